@@ -1,0 +1,34 @@
+# openrouter: PostgreSQL extension calling OpenRouter's chat completions API.
+# Build with PGXS:  make && sudo make install   (PG_CONFIG=... to choose a server)
+
+EXTENSION = openrouter
+MODULE_big = openrouter
+OBJS = \
+	src/openrouter.o \
+	src/guc.o \
+	src/jsonb_util.o \
+	src/failure.o \
+	src/api_key.o \
+	src/request.o \
+	src/response.o \
+	src/transport.o \
+	src/chat.o
+
+DATA = sql/openrouter--1.0.sql
+PGFILEDESC = "openrouter - OpenRouter chat completions from SQL"
+
+PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
+
+# Regression tests (pg_regress): sql/<name>.sql against expected/<name>.out.
+# They need a server with the stand-in configured: run them through
+# test/run-tests.sh, which sets everything up (see README.md).
+REGRESS = setup arguments chat errors retries on_error keys seed
+REGRESS_OPTS = --load-extension=openrouter
+
+EXTRA_CLEAN = results regression.diffs regression.out tmp_check
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,306 @@
+/*
+ * api_key.c
+ *		Where a request's API key and attribution defaults come from, and the
+ *		per-role key store behind openrouter_configure_client().
+ *
+ * Order (first that is set wins):
+ *	1. openrouter.api_key, set in this session (SET, or connection options);
+ *	2. the key the current role stored with openrouter_configure_client();
+ *	3. OPENROUTER_API_KEY in the server's environment.
+ *
+ * Stored keys live in the extension's table openrouter_api_key, which no role
+ * but its owner (the superuser who created the extension) may read.  This
+ * file reads and writes it on the caller's behalf, as that owner, and only
+ * ever the row of the current role (GetUserId(): inside a SECURITY DEFINER
+ * function, its owner).  The table is not dumped by pg_dump.  A row also
+ * records the role's name; after a role is dropped and its OID reused by a
+ * new role, the name no longer matches and the stale key is ignored.
+ */
+#include "openrouter.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+
+#define KEY_TABLE "openrouter_api_key"
+
+PG_FUNCTION_INFO_V1(openrouter_configure_client);
+PG_FUNCTION_INFO_V1(openrouter_client);
+
+void
+or_wipe_string(char *secret)
+{
+	if (secret != NULL)
+		explicit_bzero(secret, strlen(secret));
+}
+
+/* The key table's qualified name and owner. */
+static char *
+key_table(Oid *owner)
+{
+	Oid			extension = get_extension_oid("openrouter", false);
+	Oid			namespace = InvalidOid;
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
+	Oid			relid;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extension));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		namespace = ((Form_pg_extension) GETSTRUCT(tuple))->extnamespace;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	relid = get_relname_relid(KEY_TABLE, namespace);
+	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tuple))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the openrouter extension's key table is missing"),
+				 errhint("Reinstall the extension: DROP EXTENSION openrouter; CREATE EXTENSION openrouter;")));
+	*owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	return quote_qualified_identifier(get_namespace_name(namespace), KEY_TABLE);
+}
+
+typedef struct StoredClient
+{
+	bool		found;
+	char	   *api_key;
+	char	   *site_url;
+	char	   *site_name;
+} StoredClient;
+
+/*
+ * Run one statement on the key table as its owner, for the current role.
+ * Parameters: $1 role oid, $2 role name, then extra text parameters.  Every
+ * operator is schema-qualified: this runs with the owner's rights.
+ */
+static StoredClient
+run_as_key_table_owner(const char *sql_format, int nextra, Datum *extra,
+					   const char *extra_nulls)
+{
+	MemoryContext caller_context = CurrentMemoryContext;
+	Oid			role = GetUserId();
+	Oid			owner;
+	Oid			saved_user;
+	int			saved_sec_context;
+	char	   *table = key_table(&owner);
+	char	   *sql = psprintf(sql_format, table);
+	Oid			types[5] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	StoredClient stored = {0};
+	int			rc;
+
+	Assert(nextra <= 3);
+	values[0] = ObjectIdGetDatum(role);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(GetUserNameFromId(role, false)));
+	for (int i = 0; i < nextra; i++)
+	{
+		values[2 + i] = extra[i];
+		nulls[2 + i] = extra_nulls[i];
+	}
+
+	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
+	SetUserIdAndSecContext(owner, saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		rc = SPI_execute_with_args(sql, 2 + nextra, types, values, nulls, false, 1);
+		if (rc < 0)
+			elog(ERROR, "could not access the openrouter key table: %s", SPI_result_code_string(rc));
+		if (rc == SPI_OK_SELECT && SPI_processed == 1)
+		{
+			MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
+
+			stored.found = true;
+			stored.api_key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			stored.site_url = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			stored.site_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+			MemoryContextSwitchTo(spi_context);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_sec_context);
+	}
+	PG_END_TRY();
+	return stored;
+}
+
+static StoredClient
+stored_client(void)
+{
+	return run_as_key_table_owner(
+		"SELECT api_key, site_url, site_name FROM %s"
+		" WHERE role_id OPERATOR(pg_catalog.=) $1 AND role_name OPERATOR(pg_catalog.=) $2",
+		0, NULL, NULL);
+}
+
+OrClientConfig
+or_resolve_client_config(void)
+{
+	OrClientConfig config = {0};
+	StoredClient stored = stored_client();
+	const char *environment_key = getenv("OPENROUTER_API_KEY");
+
+	if (or_session_api_key && or_session_api_key[0] != '\0')
+		config.api_key = pstrdup(or_session_api_key);
+	else if (stored.found)
+		config.api_key = pstrdup(stored.api_key);
+	else if (environment_key && environment_key[0] != '\0')
+		config.api_key = pstrdup(environment_key);
+	or_wipe_string(stored.api_key);
+
+	if (config.api_key == NULL)
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE('O', 'R', 'K', '0', '1')),
+				 errmsg("no OpenRouter API key is configured for role \"%s\"",
+						GetUserNameFromId(GetUserId(), false)),
+				 errhint("Store one with SELECT openrouter_configure_client('sk-or-...'), or SET openrouter.api_key in this session, or set OPENROUTER_API_KEY in the database server's environment.")));
+
+	config.site_url = (stored.site_url && stored.site_url[0]) ? stored.site_url : NULL;
+	config.site_name = (stored.site_name && stored.site_name[0]) ? stored.site_name : NULL;
+	return config;
+}
+
+static void
+check_header_safe(const char *name, const char *value, bool allow_spaces)
+{
+	for (const char *c = value; *c; c++)
+	{
+		if ((unsigned char) *c < 0x20 || *c == 0x7f || (!allow_spaces && *c == ' '))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s contains a %s, which cannot go into an HTTP header", name,
+							*c == ' ' ? "space" : "control character")));
+	}
+}
+
+/*
+ * openrouter_configure_client(api_key text, site_url text, site_name text)
+ * Stores (or, with a NULL key, forgets) the current role's key and defaults.
+ */
+Datum
+openrouter_configure_client(PG_FUNCTION_ARGS)
+{
+	Datum		extra[3];
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (PG_ARGISNULL(0))
+	{
+		run_as_key_table_owner("DELETE FROM %s WHERE role_id OPERATOR(pg_catalog.=) $1"
+							   " OR role_name OPERATOR(pg_catalog.=) $2",
+							   0, NULL, NULL);
+		PG_RETURN_VOID();
+	}
+
+	{
+		char	   *key = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		if (key[0] == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("api_key must not be empty"),
+					 errhint("Pass the key from https://openrouter.ai/keys, or NULL to forget the stored key.")));
+		check_header_safe("api_key", key, false);
+		or_wipe_string(key);
+	}
+	for (int i = 1; i <= 2; i++)
+	{
+		if (PG_ARGISNULL(i))
+			nulls[i] = 'n';
+		else
+			check_header_safe(i == 1 ? "site_url" : "site_name",
+							  text_to_cstring(PG_GETARG_TEXT_PP(i)), true);
+	}
+	extra[0] = PG_GETARG_DATUM(0);
+	extra[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	extra[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
+
+	run_as_key_table_owner("INSERT INTO %s AS k (role_id, role_name, api_key, site_url, site_name)"
+						   " VALUES ($1, $2, $3, $4, $5)"
+						   " ON CONFLICT (role_id) DO UPDATE SET role_name = excluded.role_name,"
+						   " api_key = excluded.api_key, site_url = excluded.site_url,"
+						   " site_name = excluded.site_name, updated_at = pg_catalog.now()",
+						   3, extra, nulls);
+	PG_RETURN_VOID();
+}
+
+/* the last four characters of a key, for telling keys apart */
+static char *
+key_hint(const char *key)
+{
+	size_t		len = strlen(key);
+
+	if (len <= 12)
+		return pstrdup("...");
+	return psprintf("%.*s...%s", (int) Min(9, len - 8), key, key + len - 4);
+}
+
+/*
+ * openrouter_client(): which key and defaults a call would use now, without
+ * revealing the key.
+ */
+Datum
+openrouter_client(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	StoredClient stored = stored_client();
+	const char *environment_key = getenv("OPENROUTER_API_KEY");
+	const char *source = NULL;
+	const char *key = NULL;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	if (or_session_api_key && or_session_api_key[0] != '\0')
+		source = "session", key = or_session_api_key;
+	else if (stored.found)
+		source = "role", key = stored.api_key;
+	else if (environment_key && environment_key[0] != '\0')
+		source = "environment", key = environment_key;
+
+	values[0] = source ? CStringGetTextDatum(source) : (Datum) 0;
+	nulls[0] = (source == NULL);
+	values[1] = key ? CStringGetTextDatum(key_hint(key)) : (Datum) 0;
+	nulls[1] = (key == NULL);
+	or_wipe_string(stored.api_key);
+
+	{
+		const char *site_url = (or_site_url && or_site_url[0]) ? or_site_url : stored.site_url;
+		const char *site_name = (or_site_name && or_site_name[0]) ? or_site_name : stored.site_name;
+
+		nulls[2] = (site_url == NULL || site_url[0] == '\0');
+		values[2] = nulls[2] ? (Datum) 0 : CStringGetTextDatum(site_url);
+		nulls[3] = (site_name == NULL || site_name[0] == '\0');
+		values[3] = nulls[3] ? (Datum) 0 : CStringGetTextDatum(site_name);
+	}
+	values[4] = CStringGetTextDatum(or_base_url);
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls)));
+}

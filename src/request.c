@@ -1,0 +1,346 @@
+/*
+ * request.c
+ *		The JSON body and the attribution headers of one chat completions
+ *		request, built from openrouter_chat()'s arguments.
+ *
+ * Arguments are checked before anything is sent: a problem with them is a
+ * failure of SQLSTATE 22023 (or 22004 for a NULL), reported like any other
+ * failure so that on_error => 'ignore' can keep a batch going past one bad
+ * row.  Pixeltable's tool_choice dictionary is translated here into the API's
+ * own tool_choice and parallel_tool_calls.
+ */
+#include "openrouter.h"
+
+#include "utils/builtins.h"
+
+#include "jsonb_util.h"
+
+/* model_kwargs keys that have an argument of their own */
+static const char *const dedicated_keys[] = {
+	"messages", "model", "tools", "tool_choice", "provider", "transforms"
+};
+
+static const char *const message_roles[] = {
+	"system", "developer", "user", "assistant", "tool"
+};
+
+static OrFailure *
+with_hint(OrFailure *failure, const char *hint)
+{
+	failure->hint = hint ? pstrdup(hint) : NULL;
+	return failure;
+}
+
+/* a failure of the arguments: nothing was sent */
+#define argument_failure(hint, ...) \
+	with_hint(or_failure_new("22023", "invalid_argument", false, __VA_ARGS__), hint)
+
+static bool
+in_list(const char *value, int len, const char *const *list, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (strlen(list[i]) == (size_t) len && strncmp(list[i], value, len) == 0)
+			return true;
+	return false;
+}
+
+static const char *
+root_type_name(Jsonb *value)
+{
+	if (JB_ROOT_IS_SCALAR(value))
+	{
+		JsonbValue	v;
+
+		JsonbExtractScalar(&value->root, &v);
+		return jb_type_name(&v);
+	}
+	return JB_ROOT_IS_ARRAY(value) ? "array" : "object";
+}
+
+static OrFailure *
+check_messages(Jsonb *messages)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			position = 0;
+
+	if (JB_ROOT_IS_SCALAR(messages) || !JB_ROOT_IS_ARRAY(messages))
+		return argument_failure("Pass a JSON array of message objects, such as '[{\"role\": \"user\", \"content\": \"Hello\"}]'.",
+								"messages must be a JSON array, not %s",
+								root_type_name(messages));
+	if (JB_ROOT_COUNT(messages) == 0)
+		return argument_failure("Pass at least one message, such as '[{\"role\": \"user\", \"content\": \"Hello\"}]'.",
+								"messages must not be empty");
+
+	it = JsonbIteratorInit(&messages->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		JsonbValue *role;
+		char		where[32];
+
+		if (tok != WJB_ELEM)
+			continue;
+		position++;
+		snprintf(where, sizeof(where), "%d", position);
+		if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+			return argument_failure("Each message is an object with a \"role\" and a \"content\".",
+									"message %s is not a JSON object", where);
+		role = jb_object_get(v.val.binary.data, "role");
+		if (role == NULL || role->type != jbvString)
+			return argument_failure("Each message needs \"role\": one of \"system\", \"developer\", \"user\", \"assistant\" or \"tool\".",
+									"message %s has no \"role\" string", where);
+		if (!in_list(role->val.string.val, role->val.string.len,
+					 message_roles, lengthof(message_roles)))
+		{
+			OrFailure  *failure = argument_failure("The role must be one of \"system\", \"developer\", \"user\", \"assistant\" or \"tool\".",
+												   "message %s has an unknown role", where);
+
+			failure->detail = psprintf("The role was \"%s\".",
+									   pnstrdup(role->val.string.val, role->val.string.len));
+			return failure;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * Pixeltable's {"auto": bool, "required": bool, "tool": name|null,
+ * "parallel_tool_calls": bool}: exactly one of auto, required, tool.
+ */
+static OrFailure *
+translate_pixeltable_tool_choice(JsonbContainer *dict, JsonbParseState **body,
+								 bool *sets_parallel)
+{
+	static const char *const keys[] = {"auto", "required", "tool", "parallel_tool_calls"};
+	const char *hint = "Pass {\"auto\": true}, {\"required\": true} or {\"tool\": \"name\"}, optionally with \"parallel_tool_calls\", or the API's own \"auto\", \"none\", \"required\" or {\"type\": \"function\", ...}.";
+	JsonbIterator *it = JsonbIteratorInit(dict);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JsonbValue *autov = jb_object_get(dict, "auto");
+	JsonbValue *required = jb_object_get(dict, "required");
+	JsonbValue *tool = jb_object_get(dict, "tool");
+	JsonbValue *parallel = jb_object_get(dict, "parallel_tool_calls");
+	bool		is_auto = autov && autov->type == jbvBool && autov->val.boolean;
+	bool		is_required = required && required->type == jbvBool && required->val.boolean;
+	bool		has_tool = tool && tool->type != jbvNull;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY &&
+			!in_list(v.val.string.val, v.val.string.len, keys, lengthof(keys)))
+			return argument_failure(hint, "tool_choice has an unknown key \"%s\"",
+									pnstrdup(v.val.string.val, v.val.string.len));
+	}
+	if ((autov && autov->type != jbvBool && autov->type != jbvNull) ||
+		(required && required->type != jbvBool && required->type != jbvNull) ||
+		(parallel && parallel->type != jbvBool && parallel->type != jbvNull))
+		return argument_failure(hint, "tool_choice's \"auto\", \"required\" and \"parallel_tool_calls\" must be booleans");
+	if (has_tool && tool->type != jbvString)
+		return argument_failure(hint, "tool_choice's \"tool\" must be a function name");
+	if ((int) is_auto + (int) is_required + (int) has_tool != 1)
+		return argument_failure(hint, "tool_choice must choose exactly one of \"auto\", \"required\" and \"tool\"");
+
+	jb_push_key(body, "tool_choice");
+	if (is_auto)
+		jb_push_string(body, "auto");
+	else if (is_required)
+		jb_push_string(body, "required");
+	else
+	{
+		pushJsonbValue(body, WJB_BEGIN_OBJECT, NULL);
+		jb_push_key(body, "type");
+		jb_push_string(body, "function");
+		jb_push_key(body, "function");
+		pushJsonbValue(body, WJB_BEGIN_OBJECT, NULL);
+		jb_push_key(body, "name");
+		jb_push_jsonb_value(body, tool);
+		pushJsonbValue(body, WJB_END_OBJECT, NULL);
+		pushJsonbValue(body, WJB_END_OBJECT, NULL);
+	}
+	if (parallel && parallel->type == jbvBool)
+	{
+		jb_push_key(body, "parallel_tool_calls");
+		jb_push_bool(body, parallel->val.boolean);
+		*sets_parallel = true;
+	}
+	return NULL;
+}
+
+static OrFailure *
+add_tool_choice(Jsonb *tool_choice, JsonbParseState **body, bool *sets_parallel)
+{
+	const char *hint = "Pass \"auto\", \"none\", \"required\", {\"type\": \"function\", \"function\": {\"name\": ...}}, or Pixeltable's {\"auto\": true, \"required\": false, \"tool\": null, \"parallel_tool_calls\": true}.";
+
+	if (JB_ROOT_IS_SCALAR(tool_choice))
+	{
+		JsonbValue	v;
+
+		JsonbExtractScalar(&tool_choice->root, &v);
+		if (v.type != jbvString ||
+			!in_list(v.val.string.val, v.val.string.len,
+					 (const char *const[]) {"auto", "none", "required"}, 3))
+			return argument_failure(hint, "tool_choice %s is not a valid choice",
+									jb_value_to_text(&v));
+		jb_push_key(body, "tool_choice");
+		jb_push_jsonb_value(body, &v);
+		return NULL;
+	}
+	if (JB_ROOT_IS_ARRAY(tool_choice))
+		return argument_failure(hint, "tool_choice must be a string or an object, not an array");
+
+	if (jb_object_get(&tool_choice->root, "type") != NULL)
+	{
+		/* the API's own object form: passed through as given */
+		jb_push_key(body, "tool_choice");
+		jb_push_jsonb(body, tool_choice);
+		return NULL;
+	}
+	return translate_pixeltable_tool_choice(&tool_choice->root, body, sets_parallel);
+}
+
+static OrFailure *
+add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel)
+{
+	JsonbIterator *it;
+	JsonbValue	key;
+	JsonbValue	value;
+	JsonbIteratorToken tok;
+
+	if (JB_ROOT_IS_SCALAR(model_kwargs) || !JB_ROOT_IS_OBJECT(model_kwargs))
+		return argument_failure("Pass a JSON object such as '{\"temperature\": 0.9, \"max_tokens\": 500}'.",
+								"model_kwargs must be a JSON object, not %s",
+								root_type_name(model_kwargs));
+
+	it = JsonbIteratorInit(&model_kwargs->root);
+	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
+	{
+		char	   *name;
+
+		if (tok != WJB_KEY)
+			continue;
+		name = pnstrdup(key.val.string.val, key.val.string.len);
+		tok = JsonbIteratorNext(&it, &value, true);
+		Assert(tok == WJB_VALUE);
+
+		if (in_list(name, strlen(name), dedicated_keys, lengthof(dedicated_keys)))
+		{
+			return with_hint(or_failure_new("22023", "invalid_argument", false,
+											"model_kwargs must not contain \"%s\"", name),
+							 psprintf("Pass it as openrouter_chat's %s argument instead.", name));
+		}
+		if (strcmp(name, "parallel_tool_calls") == 0 && sets_parallel)
+			return argument_failure("Set parallel_tool_calls in one place only.",
+									"model_kwargs' \"%s\" conflicts with tool_choice's", name);
+		if (strcmp(name, "stream") == 0 &&
+			!(value.type == jbvBool && !value.val.boolean))
+			return argument_failure("openrouter_chat returns the whole response as one jsonb value; remove \"stream\".",
+									"model_kwargs' \"%s\" is not supported", name);
+
+		jb_push_key(body, name);
+		jb_push_jsonb_value(body, &value);
+	}
+	return NULL;
+}
+
+/* push a jsonb argument that must be of one container type */
+static OrFailure *
+add_container(JsonbParseState **body, const char *name, Jsonb *value,
+			  bool want_array, const char *example)
+{
+	bool		is_array = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_ARRAY(value);
+	bool		is_object = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_OBJECT(value);
+
+	if (want_array ? !is_array : !is_object)
+		return with_hint(or_failure_new("22023", "invalid_argument", false,
+										"%s must be a JSON %s, not %s", name,
+										want_array ? "array" : "object",
+										root_type_name(value)),
+						 psprintf("Pass a value such as '%s'.", example));
+	jb_push_key(body, name);
+	jb_push_jsonb(body, value);
+	return NULL;
+}
+
+/* site_url / site_name: argument, else setting, else the role's stored default */
+static OrFailure *
+header_value(text *argument, const char *setting, const char *name, char **out)
+{
+	char	   *value = NULL;
+
+	if (argument != NULL)
+		value = text_to_cstring(argument);
+	else if (setting != NULL && setting[0] != '\0')
+		value = pstrdup(setting);
+
+	*out = NULL;
+	if (value == NULL || value[0] == '\0')
+		return NULL;
+	for (const char *c = value; *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f)
+			return argument_failure("Remove line breaks and other control characters.",
+									"%s contains a control character, which cannot go into an HTTP header",
+									name);
+	*out = value;
+	return NULL;
+}
+
+OrFailure *
+or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
+{
+	JsonbParseState *body = NULL;
+	JsonbValue *done;
+	OrFailure  *failure;
+	bool		sets_parallel = false;
+	char	   *model;
+
+	memset(out, 0, sizeof(*out));
+
+	if ((failure = check_messages(args->messages)) != NULL)
+		return failure;
+	if (args->model == NULL)
+	{
+		failure = or_failure_new("22004", "invalid_argument", false, "model must not be null");
+		failure->hint = pstrdup("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.");
+		return failure;
+	}
+	model = text_to_cstring(args->model);
+	if (model[0] == '\0')
+		return argument_failure("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.",
+								"model must not be empty");
+
+	pushJsonbValue(&body, WJB_BEGIN_OBJECT, NULL);
+	jb_push_key(&body, "model");
+	jb_push_string(&body, model);
+	jb_push_key(&body, "messages");
+	jb_push_jsonb(&body, args->messages);
+
+	if (args->tools &&
+		(failure = add_container(&body, "tools", args->tools, true,
+								 "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {}}}]")) != NULL)
+		return failure;
+	if (args->tool_choice &&
+		(failure = add_tool_choice(args->tool_choice, &body, &sets_parallel)) != NULL)
+		return failure;
+	if (args->provider &&
+		(failure = add_container(&body, "provider", args->provider, false,
+								 "{\"order\": [\"openai\", \"together\"], \"allow_fallbacks\": false}")) != NULL)
+		return failure;
+	if (args->transforms &&
+		(failure = add_container(&body, "transforms", args->transforms, true,
+								 "[\"middle-out\"]")) != NULL)
+		return failure;
+	if (args->model_kwargs &&
+		(failure = add_model_kwargs(args->model_kwargs, &body, sets_parallel)) != NULL)
+		return failure;
+
+	done = pushJsonbValue(&body, WJB_END_OBJECT, NULL);
+	out->body = JsonbToCString(NULL, &JsonbValueToJsonb(done)->root, 0);
+	out->body_len = strlen(out->body);
+
+	if ((failure = header_value(args->site_url, or_site_url, "site_url", &out->site_url)) != NULL)
+		return failure;
+	if ((failure = header_value(args->site_name, or_site_name, "site_name", &out->site_name)) != NULL)
+		return failure;
+	return NULL;
+}
