@@ -12,9 +12,9 @@
  * but its owner (the superuser who created the extension) may read.  This
  * file reads and writes it on the caller's behalf, as that owner, and only
  * ever the row of the current role (GetUserId(): inside a SECURITY DEFINER
- * function, its owner).  The table is not dumped by pg_dump.  A row also
- * records the role's name; after a role is dropped and its OID reused by a
- * new role, the name no longer matches and the stale key is ignored.
+ * function, its owner).  The table is not dumped by pg_dump.  Storing a key
+ * also removes the keys of roles that no longer exist, so that a dropped
+ * role's key cannot pass to a later role that happens to get its OID.
  */
 #include "openrouter.h"
 
@@ -154,8 +154,7 @@ static StoredClient
 stored_client(void)
 {
 	return run_as_key_table_owner(
-		"SELECT api_key, site_url, site_name FROM %s"
-		" WHERE role_id OPERATOR(pg_catalog.=) $1 AND role_name OPERATOR(pg_catalog.=) $2",
+		"SELECT api_key, site_url, site_name FROM %s WHERE role_id OPERATOR(pg_catalog.=) $1",
 		0, NULL, NULL);
 }
 
@@ -211,8 +210,7 @@ openrouter_configure_client(PG_FUNCTION_ARGS)
 
 	if (PG_ARGISNULL(0))
 	{
-		run_as_key_table_owner("DELETE FROM %s WHERE role_id OPERATOR(pg_catalog.=) $1"
-							   " OR role_name OPERATOR(pg_catalog.=) $2",
+		run_as_key_table_owner("DELETE FROM %s WHERE role_id OPERATOR(pg_catalog.=) $1",
 							   0, NULL, NULL);
 		PG_RETURN_VOID();
 	}
@@ -240,6 +238,8 @@ openrouter_configure_client(PG_FUNCTION_ARGS)
 	extra[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
 	extra[2] = PG_ARGISNULL(2) ? (Datum) 0 : PG_GETARG_DATUM(2);
 
+	run_as_key_table_owner("DELETE FROM %s WHERE role_id OPERATOR(pg_catalog.<>) ALL"
+						   " (SELECT oid FROM pg_catalog.pg_roles)", 0, NULL, NULL);
 	run_as_key_table_owner("INSERT INTO %s AS k (role_id, role_name, api_key, site_url, site_name)"
 						   " VALUES ($1, $2, $3, $4, $5)"
 						   " ON CONFLICT (role_id) DO UPDATE SET role_name = excluded.role_name,"

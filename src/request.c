@@ -181,7 +181,7 @@ add_tool_choice(Jsonb *tool_choice, JsonbParseState **body, bool *sets_parallel)
 			!in_list(v.val.string.val, v.val.string.len,
 					 (const char *const[]) {"auto", "none", "required"}, 3))
 			return argument_failure(hint, "tool_choice %s is not a valid choice",
-									jb_value_to_text(&v));
+									JsonbToCString(NULL, &tool_choice->root, 0));
 		jb_push_key(body, "tool_choice");
 		jb_push_jsonb_value(body, &v);
 		return NULL;

@@ -10,7 +10,6 @@
 #include "standin.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
