@@ -12,7 +12,8 @@ OBJS = \
 	src/request.o \
 	src/response.o \
 	src/transport.o \
-	src/chat.o
+	src/chat.o \
+	src/batch.o
 
 DATA = sql/openrouter--1.0.sql
 PGFILEDESC = "openrouter - OpenRouter chat completions from SQL"

@@ -44,6 +44,16 @@ site_url, site_name: attribution (HTTP-Referer, X-OpenRouter-Title and X-Title);
 on_error: 'abort' raises (SQLSTATE class OR, see the README's error table); 'ignore' returns {"error": {..., "status", "sqlstate", "retryable", "attempts"}}.
 Transient failures (HTTP 408, 429, 500, 502, 503, 504, 524, 529, transport) are retried up to openrouter.max_retries times.$$;
 
+CREATE FUNCTION openrouter_chat_batch(
+    requests jsonb[],
+    on_error text DEFAULT 'abort')
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'openrouter_chat_batch'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED ROWS 100;
+
+COMMENT ON FUNCTION openrouter_chat_batch(jsonb[], text) IS
+$$Sends many chat completions requests at once and returns their responses in request order (use WITH ORDINALITY to join them back). Each request is an object with the keys of openrouter_chat's arguments: messages, model, model_kwargs, tools, tool_choice, provider, transforms, site_url, site_name. Up to openrouter.max_concurrency requests are in flight at once, paced by openrouter.requests_per_minute; a 429 slows the whole batch down. A NULL request, or one without messages, gives NULL. on_error 'abort' fails the call at the first failure; 'ignore' returns each failure as {"error": ...} in its place.$$;
+
 CREATE FUNCTION openrouter_configure_client(
     api_key   text,
     site_url  text DEFAULT NULL,

@@ -13,24 +13,6 @@
 
 PG_FUNCTION_INFO_V1(openrouter_chat);
 
-/* send one request with the current role's key; wipe the key afterwards */
-static void
-perform_one(OrExchange *exchange)
-{
-	OrClientConfig config = or_resolve_client_config();
-	OrExchange *batch[1] = {exchange};
-
-	PG_TRY();
-	{
-		or_perform(batch, 1, 1, &config);
-	}
-	PG_FINALLY();
-	{
-		or_wipe_string(config.api_key);
-	}
-	PG_END_TRY();
-}
-
 #define ARG_JSONB(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_JSONB_P(n))
 #define ARG_TEXT(n) (PG_ARGISNULL(n) ? NULL : PG_GETARG_TEXT_PP(n))
 
@@ -60,10 +42,13 @@ openrouter_chat(PG_FUNCTION_ARGS)
 	args.site_url = ARG_TEXT(7);
 	args.site_name = ARG_TEXT(8);
 
+	exchange.abort_on_failure = (on_error == OR_ON_ERROR_ABORT);
 	failure = or_build_chat_request(&args, &exchange.request);
 	if (failure == NULL)
 	{
-		perform_one(&exchange);
+		OrExchange *batch[1] = {&exchange};
+
+		or_send(batch, 1, 1);
 		failure = exchange.failure;
 	}
 

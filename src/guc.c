@@ -27,6 +27,8 @@ int			or_connect_timeout_ms = 10000;
 int			or_max_retries = 3;
 int			or_max_retry_wait_ms = 60000;
 int			or_max_response_kb = 64 * 1024;
+int			or_max_concurrency = 32;
+int			or_requests_per_minute = 0;
 
 /*
  * A key may only come from the session itself.  PGC_S_TEST is what
@@ -169,6 +171,22 @@ or_define_gucs(void)
 							&or_max_response_kb,
 							64 * 1024, 1, 512 * 1024,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.max_concurrency",
+							"Most requests one statement keeps in flight at once.",
+							"Applies to openrouter_chat_batch(), computed-column backfills and recomputes; a 429 answer halves it for the rest of the batch, and successes grow it back.",
+							&or_max_concurrency,
+							32, 1, 1000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.requests_per_minute",
+							"Most requests this session starts per minute (0: no limit).",
+							"Starts are spaced evenly: 600 means one every 100 ms.",
+							&or_requests_per_minute,
+							0, 0, 1000000,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");

@@ -32,6 +32,8 @@ extern int	or_connect_timeout_ms;
 extern int	or_max_retries;
 extern int	or_max_retry_wait_ms;
 extern int	or_max_response_kb;
+extern int	or_max_concurrency;
+extern int	or_requests_per_minute;
 
 extern void or_define_gucs(void);
 
@@ -128,6 +130,7 @@ typedef struct OrHttpResult
 typedef struct OrExchange
 {
 	OrHttpRequest request;
+	bool		abort_on_failure;	/* raise the final failure at once */
 	Jsonb	   *result;
 	OrFailure  *failure;
 	int			attempts;
@@ -136,6 +139,7 @@ typedef struct OrExchange
 
 extern void or_perform(OrExchange **exchanges, int count, int max_in_flight,
 					   const OrClientConfig *config);
+extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
 
 /* ---------- response.c ---------- */
 

@@ -7,8 +7,10 @@
  *	- connection and TLS session reuse across calls (the multi handle's
  *	  connection cache, a share handle for TLS sessions and DNS, and a pool of
  *	  easy handles), HTTP/2 multiplexing where the server offers it;
- *	- many requests in flight at once in this one thread (a single call is a
- *	  batch of one: one code path);
+ *	- many requests in flight at once in this one thread, up to
+ *	  openrouter.max_concurrency, paced by openrouter.requests_per_minute; a
+ *	  429 slows the whole batch down (a single call is a batch of one: one
+ *	  code path);
  *	- retries of transient failures, honouring Retry-After and
  *	  X-RateLimit-Reset, else exponential backoff with jitter, bounded by
  *	  openrouter.max_retries, openrouter.max_retry_wait and the statement's
@@ -61,27 +63,23 @@ typedef struct Engine
 	bool		sockets_changed;
 	bool		callback_out_of_memory;
 	TimestampTz curl_deadline;	/* when libcurl wants a timeout call; 0: none */
+	TimestampTz last_start;		/* last attempt started (requests_per_minute) */
 	WaitEventSet *wait_set;
 } Engine;
 
 static Engine engine;
 
-typedef enum TransferState
-{
-	TRANSFER_WAITING,			/* not started, or waiting to be retried */
-	TRANSFER_IN_FLIGHT,
-	TRANSFER_DONE
-} TransferState;
+struct Batch;
 
-/* per-exchange state, private to this file */
-typedef struct Transfer
+/*
+ * One attempt on the wire: what libcurl's callbacks write.  There are at
+ * most max_in_flight of these per batch, however many requests it has.
+ * Everything the callbacks touch is malloc'd, never palloc'd.
+ */
+typedef struct Attempt
 {
-	OrExchange *exchange;
-	TransferState state;
-	TimestampTz not_before;		/* retry time; 0: now */
+	struct Transfer *transfer;
 	CURL	   *easy;
-	struct curl_slist *headers;
-	/* written by callbacks: malloc'd, never palloc'd */
 	char	   *body;
 	size_t		body_len;
 	size_t		body_capacity;
@@ -91,14 +89,53 @@ typedef struct Transfer
 	char		retry_after[64];
 	char		ratelimit_reset[64];
 	char		error_buffer[CURL_ERROR_SIZE];
+} Attempt;
+
+typedef enum TransferState
+{
+	TRANSFER_WAITING,			/* not started, or waiting to be retried */
+	TRANSFER_IN_FLIGHT,
+	TRANSFER_DONE
+} TransferState;
+
+/* one request of a batch, across its attempts */
+typedef struct Transfer
+{
+	OrExchange *exchange;
+	struct Batch *batch;
+	TransferState state;
+	TimestampTz not_before;		/* retry time */
+	struct curl_slist *headers; /* built at the first attempt, freed when done */
+	Attempt    *attempt;		/* while in flight */
 } Transfer;
+
+/* everything one call of or_perform() works on */
+typedef struct Batch
+{
+	Transfer   *transfers;
+	int			count;
+	int			next_fresh;		/* transfers[next_fresh..] never started */
+	Transfer  **retrying;		/* waiting for their retry time */
+	int			n_retrying;
+	Attempt    *free_attempts;	/* max_in_flight slots... */
+	Attempt   **idle_attempts;	/* ...and the ones not in use */
+	int			n_idle_attempts;
+	int			in_flight;
+	int			done;
+	int			max_in_flight;	/* the caller's limit */
+	int			limit;			/* current limit: halved on 429, regrown on success */
+	int			successes;		/* since the limit last changed */
+	TimestampTz paused_until;	/* after a 429, no attempt starts before this */
+	const char *url;
+	const OrClientConfig *config;
+} Batch;
 
 /* ---------- libcurl callbacks: no ereport, no palloc ---------- */
 
 static size_t
 write_callback(char *data, size_t size, size_t nmemb, void *userdata)
 {
-	Transfer   *t = (Transfer *) userdata;
+	Attempt    *t = (Attempt *) userdata;
 	size_t		n = size * nmemb;
 
 	if (t->body_len + n > t->body_limit)
@@ -143,7 +180,7 @@ copy_header_value(char *dest, size_t destsize, const char *value, size_t len)
 static size_t
 header_callback(char *line, size_t size, size_t nitems, void *userdata)
 {
-	Transfer   *t = (Transfer *) userdata;
+	Attempt    *t = (Attempt *) userdata;
 	size_t		n = size * nitems;
 	static const char retry_after[] = "retry-after:";
 	static const char reset[] = "x-ratelimit-reset:";
@@ -325,10 +362,12 @@ return_easy_handle(CURL *easy)
 
 /* ---------- one transfer ---------- */
 
+/* ---------- one transfer ---------- */
+
 static void
 append_header(Transfer *t, const char *name, const char *value)
 {
-	char	   *line = psprintf("%s: %s", name, value);
+	char	   *line = value ? psprintf("%s: %s", name, value) : pstrdup(name);
 	struct curl_slist *list = curl_slist_append(t->headers, line);
 
 	explicit_bzero(line, strlen(line));
@@ -360,39 +399,58 @@ build_headers(Transfer *t, const OrClientConfig *config)
 		append_header(t, "X-Title", site_name);
 	}
 	/* no "Expect: 100-continue" round trip for large bodies */
-	t->headers = curl_slist_append(t->headers, "Expect:");
-	if (t->headers == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
+	append_header(t, "Expect:", NULL);
 }
 
-/* free what curl and the callbacks allocated; wipe the key from memory */
 static void
-release_transfer(Transfer *t)
+free_headers(Transfer *t)
 {
-	if (t->easy != NULL)
-	{
-		curl_multi_remove_handle(engine.multi, t->easy);
-		return_easy_handle(t->easy);
-		t->easy = NULL;
-	}
 	for (struct curl_slist *h = t->headers; h != NULL; h = h->next)
 		explicit_bzero(h->data, strlen(h->data));
 	curl_slist_free_all(t->headers);
 	t->headers = NULL;
-	free(t->body);
-	t->body = NULL;
-	t->body_len = t->body_capacity = 0;
 }
 
 static void
-configure_easy_handle(Transfer *t, CURL *easy, const char *url)
+release_attempt(Batch *b, Attempt *a)
 {
-	const OrHttpRequest *req = &t->exchange->request;
+	if (a->easy != NULL)
+	{
+		curl_multi_remove_handle(engine.multi, a->easy);
+		return_easy_handle(a->easy);
+		a->easy = NULL;
+	}
+	a->transfer = NULL;
+	b->idle_attempts[b->n_idle_attempts++] = a;
+}
+
+/* free what curl and the callbacks allocated, on every path */
+static void
+release_batch(Batch *b)
+{
+	for (int i = 0; i < b->count; i++)
+	{
+		Transfer   *t = &b->transfers[i];
+
+		if (t->attempt != NULL)
+			release_attempt(b, t->attempt);
+		t->attempt = NULL;
+		free_headers(t);
+	}
+	for (int i = 0; i < b->max_in_flight; i++)
+	{
+		free(b->free_attempts[i].body);
+		b->free_attempts[i].body = NULL;
+	}
+}
+
+static void
+configure_easy_handle(Attempt *a, CURL *easy, const char *url)
+{
+	const OrHttpRequest *req = &a->transfer->exchange->request;
 
 	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, t);
+	curl_easy_setopt(easy, CURLOPT_PRIVATE, a);
 	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_SHARE, engine.share);
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -402,18 +460,18 @@ configure_easy_handle(Transfer *t, CURL *easy, const char *url)
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, OR_USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, a->transfer->headers);
 	curl_easy_setopt(easy, CURLOPT_POST, 1L);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
 	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) or_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) or_connect_timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) t->body_limit);
+	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) a->body_limit);
 	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, t);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, t);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
+	curl_easy_setopt(easy, CURLOPT_HEADERDATA, a);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, a->error_buffer);
 	curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, open_socket_callback);
 	curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, close_socket_callback);
 	if (or_ca_file && or_ca_file[0] != '\0')
@@ -423,60 +481,67 @@ configure_easy_handle(Transfer *t, CURL *easy, const char *url)
 }
 
 static void
-start_attempt(Transfer *t, const char *url)
+start_attempt(Batch *b, Transfer *t)
 {
-	CURL	   *easy = take_easy_handle();
+	Attempt    *a;
+	CURL	   *easy;
 	CURLMcode	rc;
 
-	t->body_len = 0;
-	t->too_large = false;
-	t->out_of_memory = false;
-	t->retry_after[0] = '\0';
-	t->ratelimit_reset[0] = '\0';
-	t->error_buffer[0] = '\0';
-	configure_easy_handle(t, easy, url);
+	Assert(b->n_idle_attempts > 0);
+	if (t->headers == NULL)
+		build_headers(t, b->config);
+	easy = take_easy_handle();
+	a = b->idle_attempts[--b->n_idle_attempts];
+	a->transfer = t;
+	a->body_len = 0;
+	a->too_large = false;
+	a->out_of_memory = false;
+	a->retry_after[0] = '\0';
+	a->ratelimit_reset[0] = '\0';
+	a->error_buffer[0] = '\0';
+	a->easy = easy;
+	t->attempt = a;
+	configure_easy_handle(a, easy, b->url);
 
 	rc = curl_multi_add_handle(engine.multi, easy);
 	if (rc != CURLM_OK)
-	{
-		return_easy_handle(easy);
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not start a request to openrouter"),
 				 errdetail("libcurl: %s.", curl_multi_strerror(rc))));
-	}
-	t->easy = easy;
 	t->state = TRANSFER_IN_FLIGHT;
 	t->exchange->attempts++;
+	b->in_flight++;
+	engine.last_start = GetCurrentTimestamp();
 }
 
 /* milliseconds to wait as the response's headers ask; <0 when they don't */
 static double
-header_retry_delay_ms(const Transfer *t)
+header_retry_delay_ms(const Attempt *a)
 {
 	double		now_ms = (double) time(NULL) * 1000.0;
 
-	if (t->retry_after[0] != '\0')
+	if (a->retry_after[0] != '\0')
 	{
 		char	   *end;
-		double		seconds = strtod(t->retry_after, &end);
+		double		seconds = strtod(a->retry_after, &end);
 
-		if (end != t->retry_after && *end == '\0' && seconds >= 0)
+		if (end != a->retry_after && *end == '\0' && seconds >= 0)
 			return seconds * 1000.0;
 		else
 		{
-			time_t		when = curl_getdate(t->retry_after, NULL);
+			time_t		when = curl_getdate(a->retry_after, NULL);
 
 			if (when != (time_t) -1)
 				return Max(0.0, (double) when * 1000.0 - now_ms);
 		}
 	}
-	if (t->ratelimit_reset[0] != '\0')
+	if (a->ratelimit_reset[0] != '\0')
 	{
 		char	   *end;
-		double		reset = strtod(t->ratelimit_reset, &end);
+		double		reset = strtod(a->ratelimit_reset, &end);
 
-		if (end != t->ratelimit_reset && reset > 0)
+		if (end != a->ratelimit_reset && reset > 0)
 		{
 			/* OpenRouter sends epoch milliseconds; accept epoch seconds too */
 			if (reset < 1e11)
@@ -524,27 +589,27 @@ append_detail(OrFailure *failure, const char *fmt,...)
 }
 
 /*
- * Decide whether a failed attempt is tried again.  Returns true and sets
- * t->not_before when it is; otherwise says in the failure why not.
+ * Decide whether a failed attempt is tried again.  Returns the time of the
+ * retry, or 0 (and says in the failure why not).
  */
-static bool
-schedule_retry(Transfer *t, OrFailure *failure, double service_delay_ms)
+static TimestampTz
+retry_time(const Attempt *a, OrFailure *failure, double service_delay_ms)
 {
-	int			attempts = t->exchange->attempts;
+	int			attempts = a->transfer->exchange->attempts;
 	double		delay_ms;
 	TimestampTz retry_at;
 
 	if (!failure->retryable)
-		return false;
+		return 0;
 	if (attempts > or_max_retries)
 	{
 		if (or_max_retries > 0)
 			append_detail(failure, "Gave up after %d attempts (openrouter.max_retries = %d).",
 						  attempts, or_max_retries);
-		return false;
+		return 0;
 	}
 
-	delay_ms = header_retry_delay_ms(t);
+	delay_ms = header_retry_delay_ms(a);
 	if (delay_ms < 0)
 		delay_ms = service_delay_ms;
 	if (delay_ms < 0)
@@ -553,7 +618,7 @@ schedule_retry(Transfer *t, OrFailure *failure, double service_delay_ms)
 	{
 		append_detail(failure, "OpenRouter asked to wait %.0f ms before retrying, longer than openrouter.max_retry_wait (%d ms).",
 					  delay_ms, or_max_retry_wait_ms);
-		return false;
+		return 0;
 	}
 	delay_ms = Min(delay_ms, (double) or_max_retry_wait_ms);
 
@@ -563,59 +628,91 @@ schedule_retry(Transfer *t, OrFailure *failure, double service_delay_ms)
 	{
 		append_detail(failure, "A retry in %.0f ms would start after statement_timeout expires.",
 					  delay_ms);
-		return false;
+		return 0;
 	}
-	t->not_before = retry_at;
-	return true;
+	return retry_at;
+}
+
+/*
+ * Rate limits are the whole batch's business: a 429 halves how many
+ * requests may be in flight and holds back every new attempt until the
+ * time the service named; successes grow the limit back one at a time.
+ */
+static void
+adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
+{
+	if (failure == NULL)
+	{
+		if (b->limit < b->max_in_flight && ++b->successes >= b->limit)
+		{
+			b->limit++;
+			b->successes = 0;
+		}
+		return;
+	}
+	if (failure->http_status == 429 || strcmp(failure->sqlstate, "OR429") == 0)
+	{
+		b->limit = Max(1, b->limit / 2);
+		b->successes = 0;
+		if (retry_at > b->paused_until)
+			b->paused_until = retry_at;
+	}
 }
 
 static void
-finish_attempt(Transfer *t, CURLcode code)
+finish_attempt(Attempt *a, CURLcode code)
 {
+	Transfer   *t = a->transfer;
+	Batch	   *b = t->batch;
 	OrHttpResult http;
 	OrFailure  *failure;
 	Jsonb	   *result = NULL;
 	double		service_delay_ms = -1;
+	TimestampTz retry_at = 0;
 
 	memset(&http, 0, sizeof(http));
 	http.curl_code = code;
-	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http.http_status);
+	curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &http.http_status);
 	http.curl_error = (code != CURLE_OK) ?
-		(t->error_buffer[0] ? t->error_buffer : (char *) curl_easy_strerror(code)) : NULL;
-	http.too_large = t->too_large;
-	http.body = t->body ? t->body : "";
-	http.body_len = t->body_len;
+		(a->error_buffer[0] ? a->error_buffer : (char *) curl_easy_strerror(code)) : NULL;
+	http.too_large = a->too_large;
+	http.body = a->body ? a->body : "";
+	http.body_len = a->body_len;
 
-	curl_multi_remove_handle(engine.multi, t->easy);
-	return_easy_handle(t->easy);
-	t->easy = NULL;
-
-	if (t->out_of_memory)
+	if (a->out_of_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of memory"),
-				 errdetail("Could not buffer a response of %zu bytes.", t->body_len)));
+				 errdetail("Could not buffer a response of %zu bytes.", a->body_len)));
 
 	failure = or_interpret_response(&http, &result, &service_delay_ms);
+	if (failure != NULL)
+		retry_at = retry_time(a, failure, service_delay_ms);
+	adapt_to_outcome(b, failure, retry_at);
+
+	t->attempt = NULL;
+	release_attempt(b, a);
+	b->in_flight--;
+
 	if (failure == NULL)
-	{
 		t->exchange->result = result;
-		t->state = TRANSFER_DONE;
-	}
-	else if (schedule_retry(t, failure, service_delay_ms))
+	else if (retry_at != 0)
+	{
 		t->state = TRANSFER_WAITING;
+		t->not_before = retry_at;
+		b->retrying[b->n_retrying++] = t;
+		return;
+	}
 	else
 	{
 		failure->attempts = t->exchange->attempts;
+		if (t->exchange->abort_on_failure)
+			or_failure_raise(failure);	/* releases the batch on the way out */
 		t->exchange->failure = failure;
-		t->state = TRANSFER_DONE;
 	}
-	if (t->state == TRANSFER_DONE)
-	{
-		free(t->body);
-		t->body = NULL;
-		t->body_capacity = 0;
-	}
+	t->state = TRANSFER_DONE;
+	b->done++;
+	free_headers(t);
 }
 
 /* ---------- waiting ---------- */
@@ -677,18 +774,17 @@ drive_curl(curl_socket_t fd, int mask)
 	}
 }
 
-/* Wait for socket activity, curl's timer, a retry time or an interrupt. */
+/* Wait for socket activity, curl's timer, the wake time or an interrupt. */
 static void
-wait_for_activity(TimestampTz next_retry)
+wait_for_activity(TimestampTz wake)
 {
-	WaitEvent	events[16];
+	WaitEvent	events[64];
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz wake = engine.curl_deadline;
 	long		timeout_ms;
 	int			n;
 
-	if (next_retry != 0 && (wake == 0 || next_retry < wake))
-		wake = next_retry;
+	if (engine.curl_deadline != 0 && (wake == 0 || engine.curl_deadline < wake))
+		wake = engine.curl_deadline;
 	timeout_ms = (wake == 0) ? -1 : ms_until(wake, now);
 
 	rebuild_wait_set();
@@ -728,58 +824,82 @@ collect_finished(void)
 
 	while ((msg = curl_multi_info_read(engine.multi, &left)) != NULL)
 	{
-		Transfer   *t;
+		Attempt    *a;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &t);
-		finish_attempt(t, msg->data.result);
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &a);
+		finish_attempt(a, msg->data.result);
 	}
 }
 
-static void
-run_transfers(Transfer *transfers, int count, int max_in_flight, const char *url)
+/* earliest time a new attempt may start: rate limits and 429 pauses */
+static TimestampTz
+start_gate(const Batch *b)
 {
-	for (;;)
+	TimestampTz gate = b->paused_until;
+
+	if (or_requests_per_minute > 0 && engine.last_start != 0)
+	{
+		TimestampTz paced = engine.last_start +
+			(TimestampTz) (60.0 * USECS_PER_SEC / or_requests_per_minute);
+
+		gate = Max(gate, paced);
+	}
+	return gate;
+}
+
+/* the next transfer to start now (a due retry first), or NULL */
+static Transfer *
+next_to_start(Batch *b, TimestampTz now, TimestampTz *wake)
+{
+	for (int i = 0; i < b->n_retrying; i++)
+	{
+		Transfer   *t = b->retrying[i];
+
+		if (t->not_before <= now)
+		{
+			b->retrying[i] = b->retrying[--b->n_retrying];
+			return t;
+		}
+		if (*wake == 0 || t->not_before < *wake)
+			*wake = t->not_before;
+	}
+	if (b->next_fresh < b->count)
+		return &b->transfers[b->next_fresh++];
+	return NULL;
+}
+
+static void
+run_batch(Batch *b)
+{
+	while (b->done < b->count)
 	{
 		TimestampTz now = GetCurrentTimestamp();
-		TimestampTz next_retry = 0;
-		int			in_flight = 0;
-		int			unfinished = 0;
+		TimestampTz wake = 0;
 		bool		started = false;
 
-		for (int i = 0; i < count; i++)
+		while (b->in_flight < b->limit)
 		{
-			Transfer   *t = &transfers[i];
+			TimestampTz gate = start_gate(b);
+			Transfer   *t;
 
-			if (t->state == TRANSFER_IN_FLIGHT)
-				in_flight++;
-			if (t->state != TRANSFER_DONE)
-				unfinished++;
-		}
-		if (unfinished == 0)
-			break;
-
-		for (int i = 0; i < count && in_flight < max_in_flight; i++)
-		{
-			Transfer   *t = &transfers[i];
-
-			if (t->state != TRANSFER_WAITING)
-				continue;
-			if (t->not_before > now)
+			if (gate > now)
 			{
-				if (next_retry == 0 || t->not_before < next_retry)
-					next_retry = t->not_before;
-				continue;
+				if (b->next_fresh < b->count || b->n_retrying > 0)
+					wake = (wake == 0) ? gate : Min(wake, gate);
+				break;
 			}
-			start_attempt(t, url);
-			in_flight++;
+			t = next_to_start(b, now, &wake);
+			if (t == NULL)
+				break;
+			start_attempt(b, t);
 			started = true;
 		}
 		if (started)
 			drive_curl(CURL_SOCKET_TIMEOUT, 0);
 		else
-			wait_for_activity(next_retry);
+			wait_for_activity(wake);
 		collect_finished();
 	}
 }
@@ -788,8 +908,7 @@ void
 or_perform(OrExchange **exchanges, int count, int max_in_flight,
 		   const OrClientConfig *config)
 {
-	Transfer   *transfers;
-	char	   *url;
+	Batch		b;
 	size_t		base_len;
 	size_t		body_limit = (size_t) or_max_response_kb * 1024;
 
@@ -797,30 +916,41 @@ or_perform(OrExchange **exchanges, int count, int max_in_flight,
 		return;
 	engine_start();
 
+	memset(&b, 0, sizeof(b));
+	b.count = count;
+	b.max_in_flight = b.limit = Max(1, Min(max_in_flight, count));
+	b.config = config;
 	base_len = strlen(or_base_url);
 	while (base_len > 0 && or_base_url[base_len - 1] == '/')
 		base_len--;
-	url = psprintf("%.*s/chat/completions", (int) base_len, or_base_url);
+	b.url = psprintf("%.*s/chat/completions", (int) base_len, or_base_url);
 
-	transfers = palloc0(count * sizeof(Transfer));
+	b.transfers = palloc0(count * sizeof(Transfer));
+	b.retrying = palloc(count * sizeof(Transfer *));
+	b.free_attempts = palloc0(b.max_in_flight * sizeof(Attempt));
+	b.idle_attempts = palloc(b.max_in_flight * sizeof(Attempt *));
+	for (int i = 0; i < b.max_in_flight; i++)
+	{
+		b.free_attempts[i].body_limit = body_limit;
+		b.idle_attempts[b.n_idle_attempts++] = &b.free_attempts[i];
+	}
+	for (int i = 0; i < count; i++)
+	{
+		b.transfers[i].exchange = exchanges[i];
+		b.transfers[i].batch = &b;
+		b.transfers[i].state = TRANSFER_WAITING;
+		exchanges[i]->attempts = 0;
+		exchanges[i]->result = NULL;
+		exchanges[i]->failure = NULL;
+	}
+
 	PG_TRY();
 	{
-		for (int i = 0; i < count; i++)
-		{
-			transfers[i].exchange = exchanges[i];
-			transfers[i].state = TRANSFER_WAITING;
-			transfers[i].body_limit = body_limit;
-			exchanges[i]->attempts = 0;
-			exchanges[i]->result = NULL;
-			exchanges[i]->failure = NULL;
-			build_headers(&transfers[i], config);
-		}
-		run_transfers(transfers, count, Max(1, max_in_flight), url);
+		run_batch(&b);
 	}
 	PG_FINALLY();
 	{
-		for (int i = 0; i < count; i++)
-			release_transfer(&transfers[i]);
+		release_batch(&b);
 		if (engine.wait_set != NULL)
 		{
 			FreeWaitEventSet(engine.wait_set);
@@ -828,5 +958,31 @@ or_perform(OrExchange **exchanges, int count, int max_in_flight,
 		}
 	}
 	PG_END_TRY();
-	pfree(transfers);
+	pfree(b.transfers);
+	pfree(b.retrying);
+	pfree(b.free_attempts);
+	pfree(b.idle_attempts);
+}
+
+/*
+ * Send a batch with the current role's key, and wipe the key from memory
+ * afterwards, whatever happens.
+ */
+void
+or_send(OrExchange **exchanges, int count, int max_in_flight)
+{
+	OrClientConfig config;
+
+	if (count == 0)
+		return;
+	config = or_resolve_client_config();
+	PG_TRY();
+	{
+		or_perform(exchanges, count, max_in_flight, &config);
+	}
+	PG_FINALLY();
+	{
+		or_wipe_string(config.api_key);
+	}
+	PG_END_TRY();
 }
