@@ -13,9 +13,11 @@ OBJS = \
 	src/response.o \
 	src/transport.o \
 	src/chat.o \
-	src/batch.o
+	src/batch.o \
+	src/prefetch.o
 
-DATA = sql/openrouter--1.0.sql
+# The install script is assembled from its parts (sql/*.part.sql follow the core).
+DATA_built = openrouter--1.0.sql
 PGFILEDESC = "openrouter - OpenRouter chat completions from SQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
@@ -29,6 +31,9 @@ REGRESS = setup arguments chat errors retries on_error keys seed
 REGRESS_OPTS = --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
+
+openrouter--1.0.sql: sql/openrouter--1.0.sql $(sort $(wildcard sql/*.part.sql))
+	cat $^ > $@
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

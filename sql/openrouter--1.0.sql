@@ -77,3 +77,13 @@ LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION openrouter_client() IS
 $$Shows what openrouter_chat would use now for the current role: where the key comes from ('session', 'role' or 'environment'; NULL when none is set), a hint of it (its first and last characters, never the key), the attribution defaults and the base URL.$$;
+
+-- ---- concurrency for row-at-a-time SQL ----
+
+CREATE FUNCTION openrouter_prefetch(query text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'openrouter_prefetch'
+LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION openrouter_prefetch(text) IS
+$$Runs a read-only query in collect mode: every openrouter_chat() call it evaluates records its request (and returns NULL) instead of sending it. The collected requests are then sent together, up to openrouter.max_concurrency at once, and their answers kept until the end of the transaction or the next prefetch: evaluating the same calls again (e.g. in an UPDATE) sends nothing. Returns how many requests were sent. Example: SELECT openrouter_prefetch('SELECT openrouter_chat(m, ''openai/gpt-4o-mini'') FROM t'); UPDATE t SET r = openrouter_chat(m, 'openai/gpt-4o-mini');$$;

@@ -122,7 +122,7 @@ Datum
 openrouter_chat_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	OrOnError	on_error = or_parse_on_error(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	OrOnError	on_error = or_effective_on_error(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
 	ArrayType  *requests;
 	Datum	   *elements;
 	bool	   *nulls;

@@ -2,9 +2,11 @@
  * chat.c
  *		openrouter_chat(): one chat completions request from SQL.
  *
- * The entry point checks the arguments, resolves the key, hands the request
- * to the transfer engine as a batch of one, and returns the response body as
- * jsonb, or the failure as an ERROR or as {"error": ...} per on_error.
+ * The entry point checks the arguments, takes the answer that
+ * openrouter_prefetch() fetched for this request if there is one, or else
+ * hands the request to the transfer engine as a batch of one, and returns
+ * the response body as jsonb, or the failure as an ERROR or as
+ * {"error": ...} per on_error (openrouter.on_error, when set, overrides it).
  */
 #include "openrouter.h"
 
@@ -23,7 +25,7 @@ PG_FUNCTION_INFO_V1(openrouter_chat);
 Datum
 openrouter_chat(PG_FUNCTION_ARGS)
 {
-	OrOnError	on_error = or_parse_on_error(ARG_TEXT(9));
+	OrOnError	on_error = or_effective_on_error(ARG_TEXT(9));
 	OrChatArgs	args;
 	OrExchange	exchange = {0};
 	OrFailure  *failure;
@@ -44,7 +46,16 @@ openrouter_chat(PG_FUNCTION_ARGS)
 
 	exchange.abort_on_failure = (on_error == OR_ON_ERROR_ABORT);
 	failure = or_build_chat_request(&args, &exchange.request);
-	if (failure == NULL)
+
+	if (or_prefetch_collecting())
+	{
+		/* openrouter_prefetch() is collecting requests: send nothing now */
+		if (failure == NULL)
+			or_prefetch_collect(&exchange.request, exchange.abort_on_failure);
+		PG_RETURN_NULL();
+	}
+	if (failure == NULL &&
+		!or_prefetch_lookup(&exchange.request, &exchange.result, &failure))
 	{
 		OrExchange *batch[1] = {&exchange};
 

@@ -39,6 +39,15 @@ or_parse_on_error(text *on_error)
 	pg_unreachable();
 }
 
+/* on_error as given, unless openrouter.on_error overrides it */
+OrOnError
+or_effective_on_error(text *on_error)
+{
+	OrOnError	given = or_parse_on_error(on_error);
+
+	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : given;
+}
+
 OrFailure *
 or_failure_new(const char *sqlstate, const char *code_name, bool retryable,
 			   const char *fmt,...)

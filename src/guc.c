@@ -29,6 +29,14 @@ int			or_max_retry_wait_ms = 60000;
 int			or_max_response_kb = 64 * 1024;
 int			or_max_concurrency = 32;
 int			or_requests_per_minute = 0;
+int			or_on_error_setting = -1;
+
+static const struct config_enum_entry on_error_options[] = {
+	{"", -1, false},
+	{"abort", OR_ON_ERROR_ABORT, false},
+	{"ignore", OR_ON_ERROR_IGNORE, false},
+	{NULL, 0, false}
+};
 
 /*
  * A key may only come from the session itself.  PGC_S_TEST is what
@@ -188,6 +196,14 @@ or_define_gucs(void)
 							0, 0, 1000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("openrouter.on_error",
+							 "Overrides the on_error argument of every call (empty: the argument decides).",
+							 "The computed-column functions set it to the column's on_error while they compute.",
+							 &or_on_error_setting,
+							 -1, on_error_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");
 }

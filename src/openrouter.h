@@ -10,6 +10,8 @@
  *   response.c   turning what came back into jsonb or a classified failure
  *   failure.c    raising a failure as an ERROR or rendering it as {"error": ...}
  *   chat.c       the SQL entry point openrouter_chat()
+ *   batch.c      openrouter_chat_batch(): many requests, concurrently
+ *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL
  */
 #ifndef OPENROUTER_H
 #define OPENROUTER_H
@@ -34,6 +36,7 @@ extern int	or_max_retry_wait_ms;
 extern int	or_max_response_kb;
 extern int	or_max_concurrency;
 extern int	or_requests_per_minute;
+extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
 
 extern void or_define_gucs(void);
 
@@ -65,6 +68,7 @@ typedef enum OrOnError
 } OrOnError;
 
 extern OrOnError or_parse_on_error(text *on_error);
+extern OrOnError or_effective_on_error(text *on_error);
 extern OrFailure *or_failure_new(const char *sqlstate, const char *code_name,
 								 bool retryable, const char *fmt,...) pg_attribute_printf(4, 5);
 extern void or_failure_raise(const OrFailure *failure) pg_attribute_noreturn();
@@ -150,5 +154,12 @@ extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
  */
 extern OrFailure *or_interpret_response(const OrHttpResult *http,
 										Jsonb **result, double *retry_after_ms);
+
+/* ---------- prefetch.c ---------- */
+
+extern bool or_prefetch_collecting(void);
+extern void or_prefetch_collect(const OrHttpRequest *request, bool abort_on_failure);
+extern bool or_prefetch_lookup(const OrHttpRequest *request, Jsonb **result,
+							   OrFailure **failure);
 
 #endif							/* OPENROUTER_H */
