@@ -14,7 +14,9 @@ OBJS = \
 	src/transport.o \
 	src/chat.o \
 	src/batch.o \
-	src/prefetch.o
+	src/prefetch.o \
+	src/tool_specs.o \
+	src/tool_invoke.o
 
 # The install script is assembled from its parts (sql/*.part.sql follow the core).
 DATA_built = openrouter--1.0.sql
@@ -27,7 +29,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # Regression tests (pg_regress): sql/<name>.sql against expected/<name>.out.
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
-REGRESS = setup arguments chat errors retries on_error keys seed
+REGRESS = setup arguments chat errors retries on_error keys seed batch computed tools
 REGRESS_OPTS = --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check

@@ -32,6 +32,14 @@ LANGUAGE sql STABLE SET search_path = pg_catalog AS $$
   WHERE i.indrelid = tbl AND i.indisprimary
 $$;
 
+-- the names of a computed column's triggers: creation order first, so that
+-- they fire in dependency order (a column can only read earlier ones)
+CREATE FUNCTION openrouter_trigger_name(creation_order int, column_name name, event text) RETURNS name
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT (left(format('openrouter_cc_%s_%s', lpad(creation_order::text, 4, '0'), column_name), 59)
+          || '_' || event)::name
+$$;
+
 -- Compute one computed column for the given rows: fetch every answer
 -- concurrently, then write them.  Rows are given by ctid, within the
 -- calling statement's transaction.
@@ -65,7 +73,7 @@ RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
     all_ctids tid[];
-    chunk int := greatest(1000, 10 * current_setting('openrouter.max_concurrency')::int);
+    chunk int := greatest(1000, 10 * coalesce(current_setting('openrouter.max_concurrency', true), '32')::int);
     done bigint := 0;
 BEGIN
     EXECUTE format('SELECT array_agg(ctid ORDER BY ctid) FROM %s WHERE %s', tbl, row_filter)
@@ -125,7 +133,6 @@ DECLARE
     direct name[];
     inputs name[];
     pos int;
-    trigger_base text;
     n bigint;
 BEGIN
     IF on_error IS NULL OR on_error NOT IN ('abort', 'ignore') THEN
@@ -175,14 +182,13 @@ BEGIN
     VALUES (tbl, column_name, expression, on_error, inputs, pos);
 
     EXECUTE format('ALTER TABLE %s ADD COLUMN %I %s', tbl, column_name, column_type);
-    trigger_base := format('openrouter_cc_%s_%s', lpad(pos::text, 4, '0'), column_name);
     EXECUTE format('CREATE TRIGGER %I AFTER INSERT ON %s REFERENCING NEW TABLE AS openrouter_new_rows'
                    ' FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.openrouter_computed_column_trigger(%L)',
-                   left(trigger_base, 59) || '_ins', tbl, column_name);
+                   @extschema@.openrouter_trigger_name(pos, column_name, 'ins'), tbl, column_name);
     EXECUTE format('CREATE TRIGGER %I AFTER UPDATE ON %s REFERENCING OLD TABLE AS openrouter_old_rows'
                    ' NEW TABLE AS openrouter_new_rows'
                    ' FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.openrouter_computed_column_trigger(%L)',
-                   left(trigger_base, 59) || '_upd', tbl, column_name);
+                   @extschema@.openrouter_trigger_name(pos, column_name, 'upd'), tbl, column_name);
 
     -- backfill every existing row
     n := @extschema@.openrouter_compute_where(tbl, column_name, 'true');
@@ -232,8 +238,8 @@ BEGIN
             USING ERRCODE = 'dependent_objects_still_exist',
                   HINT = 'Drop the computed column "' || dependent || '" first.';
     END IF;
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', left(format('openrouter_cc_%s_%s', lpad(cc.position::text, 4, '0'), cc.column_name), 59) || '_ins', tbl);
-    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', left(format('openrouter_cc_%s_%s', lpad(cc.position::text, 4, '0'), cc.column_name), 59) || '_upd', tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', @extschema@.openrouter_trigger_name(cc.position, cc.column_name, 'ins'), tbl);
+    EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s', @extschema@.openrouter_trigger_name(cc.position, cc.column_name, 'upd'), tbl);
     DELETE FROM @extschema@.openrouter_computed_column c WHERE c.table_oid = tbl AND c.column_name = cc.column_name;
     EXECUTE format('ALTER TABLE %s DROP COLUMN %I', tbl, column_name);
 END
@@ -266,14 +272,29 @@ $$;
 CREATE VIEW openrouter_computed_columns AS SELECT * FROM openrouter_computed_column_status();
 GRANT SELECT ON openrouter_computed_columns TO PUBLIC;
 
--- Dropping a table, or one of its computed columns by ALTER TABLE, forgets it.
+-- Dropping a table, or one of its computed columns by ALTER TABLE, forgets
+-- the column's definition, and drops its triggers when the table remains.
 CREATE FUNCTION openrouter_forget_dropped_columns() RETURNS event_trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    gone record;
 BEGIN
-    DELETE FROM @extschema@.openrouter_computed_column c
-    WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                      WHERE a.attrelid = c.table_oid AND a.attname = c.column_name
-                        AND NOT a.attisdropped);
+    FOR gone IN
+        DELETE FROM @extschema@.openrouter_computed_column c
+        WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                          WHERE a.attrelid = c.table_oid AND a.attname = c.column_name
+                            AND NOT a.attisdropped)
+        RETURNING c.table_oid, c.column_name, c.position
+    LOOP
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_class WHERE oid = gone.table_oid) THEN
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
+                           @extschema@.openrouter_trigger_name(gone.position, gone.column_name, 'ins'),
+                           gone.table_oid::regclass);
+            EXECUTE format('DROP TRIGGER IF EXISTS %I ON %s',
+                           @extschema@.openrouter_trigger_name(gone.position, gone.column_name, 'upd'),
+                           gone.table_oid::regclass);
+        END IF;
+    END LOOP;
 END
 $$;
 CREATE EVENT TRIGGER openrouter_forget_dropped_columns ON sql_drop
@@ -285,6 +306,8 @@ COMMENT ON FUNCTION openrouter_recompute(regclass, name, boolean) IS
 $$Computes a computed column again for every row, or with errors_only only for the cells that failed (NULL, or {"error": ...} in jsonb columns). Returns the number of rows computed.$$;
 COMMENT ON FUNCTION openrouter_drop_computed_column(regclass, name) IS
 $$Drops a computed column, its triggers and its definition. Refuses while another computed column reads it.$$;
+COMMENT ON FUNCTION openrouter_trigger_name(int, name, text) IS
+$$Internal: the name of a computed column's INSERT or UPDATE trigger.$$;
 COMMENT ON FUNCTION openrouter_compute_rows(regclass, name, tid[]) IS
 $$Internal: computes a computed column for the rows with the given ctids, all their requests concurrently.$$;
 COMMENT ON FUNCTION openrouter_compute_where(regclass, name, text) IS

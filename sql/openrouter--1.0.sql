@@ -87,3 +87,40 @@ LANGUAGE C VOLATILE STRICT PARALLEL UNSAFE;
 
 COMMENT ON FUNCTION openrouter_prefetch(text) IS
 $$Runs a read-only query in collect mode: every openrouter_chat() call it evaluates records its request (and returns NULL) instead of sending it. The collected requests are then sent together, up to openrouter.max_concurrency at once, and their answers kept until the end of the transaction or the next prefetch: evaluating the same calls again (e.g. in an UPDATE) sends nothing. Returns how many requests were sent. Example: SELECT openrouter_prefetch('SELECT openrouter_chat(m, ''openai/gpt-4o-mini'') FROM t'); UPDATE t SET r = openrouter_chat(m, 'openai/gpt-4o-mini');$$;
+
+-- ---- tools (openrouter_tools, openrouter_invoke_tools, openrouter_tool_messages) ----
+
+CREATE FUNCTION openrouter_tools(VARIADIC functions regprocedure[])
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_tools'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION openrouter_tools(regprocedure[]) IS
+$$Returns the tool specs of SQL functions, to pass as openrouter_chat(..., tools => ...): for each function {"type": "function", "function": {"name", "description", "parameters"}}. name is the function's name (1 to 64 letters, digits, underscores, dashes); description its COMMENT ON FUNCTION text, whole; parameters a JSON Schema object of its named arguments: text types -> string, integer types -> integer, real/double precision/numeric -> number, boolean -> boolean, json/jsonb -> any value, arrays -> array, enums -> string with enum, domains -> their base type, date/time/timestamp/interval -> string with format date/time/date-time/duration. Arguments without a default are required. Procedures, aggregates, set-returning functions, OUT parameters, unnamed arguments and two tools of one name are errors.
+Example: openrouter_tools('calculator(text,float8,float8)', 'weather(text)').$$;
+
+CREATE FUNCTION openrouter_invoke_tools(
+    tools    jsonb,
+    response jsonb,
+    on_error text DEFAULT 'abort')
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_invoke_tools'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION openrouter_invoke_tools(jsonb, jsonb, text) IS
+$$Runs the tool calls of an openrouter_chat() response (choices[0].message.tool_calls) and returns one key per declared tool: the list of its results (to_jsonb of each return value) in call order, or null when it was not called; e.g. {"weather": null, "stock_price": [131.17, 82.88]}.
+tools: the specs openrouter_tools() returned. Each declared name runs the function of that name visible in search_path whose spec is the declared one; the model can run nothing else.
+The model's arguments are converted through each parameter type's input function; missing arguments take their defaults; functions run as the calling role (EXECUTE is checked).
+on_error: 'abort' raises (ORT01 undeclared tool, ORT02 arguments not a JSON object, ORT03 arguments that do not fit, the tool's own error, ORT04 a response that is an error); 'ignore' puts {"error": {...}} in a failed call's place, runs the other calls, and gives nulls for an error response. A response without tool calls gives all nulls. NULL tools or response return NULL.$$;
+
+CREATE FUNCTION openrouter_tool_messages(
+    messages     jsonb,
+    response     jsonb,
+    tool_results jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_tool_messages'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION openrouter_tool_messages(jsonb, jsonb, jsonb) IS
+$$Returns the messages of the follow-up request after tool calls: messages, then the response's assistant message with its tool_calls, then one {"role": "tool", "tool_call_id", "content"} message per call, whose content is the call's result from tool_results (what openrouter_invoke_tools() returned) as JSON text. NULL when the response is an error.
+Example: openrouter_chat(openrouter_tool_messages(messages, tool_response, tool_results), model => 'openai/gpt-4o-mini', tools => ...).$$;

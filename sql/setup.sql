@@ -14,6 +14,11 @@ LANGUAGE sql AS $$
   SELECT (openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats')
           ->'choices'->0->'message'->>'content')::jsonb $$;
 
+CREATE FUNCTION standin_stats_reset() RETURNS jsonb
+LANGUAGE sql AS $$
+  SELECT (openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats_reset')
+          ->'choices'->0->'message'->>'content')::jsonb $$;
+
 -- run one call and report how it failed (or 'ok'), for tables of outcomes
 CREATE FUNCTION outcome(model text, kwargs jsonb DEFAULT NULL,
                         OUT state text, OUT message text, OUT detail text, OUT hint text)

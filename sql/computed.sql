@@ -1,0 +1,114 @@
+-- Computed columns: Pixeltable's add_computed_column, in PostgreSQL.
+\set hi '[{"role": "user", "content": "hi"}]'
+SELECT 'run' || (random() * 1e9)::bigint AS run \gset
+
+-- the seed's chat_demo, with its response as a computed column
+CREATE TABLE chat_demo (id serial PRIMARY KEY, prompt text);
+INSERT INTO chat_demo (prompt) VALUES
+  ('What is the capital of France?'), ('Explain quantum computing in simple terms');
+SELECT openrouter_add_computed_column('chat_demo', 'response', $$
+  openrouter_chat(jsonb_build_array(
+      jsonb_build_object('role', 'system', 'content', 'You are a helpful assistant.'),
+      jsonb_build_object('role', 'user', 'content', prompt)),
+    model => 'openai/gpt-4o-mini') $$) AS filled;
+SELECT prompt AS "Q", response->'choices'->0->'message'->>'content' AS "A"
+FROM chat_demo ORDER BY id;
+
+-- a text column computed from another computed column
+SELECT openrouter_add_computed_column('chat_demo', 'answer',
+  $$response->'choices'->0->'message'->>'content'$$) AS filled;
+SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
+WHERE attrelid = 'chat_demo'::regclass AND attname = 'answer';
+
+-- every new row is computed, a multi-row INSERT with its calls in flight together
+SET openrouter.max_concurrency = 8;
+SELECT standin_stats_reset() IS NOT NULL AS reset;
+ALTER TABLE chat_demo ADD COLUMN note text;
+SELECT openrouter_add_computed_column('chat_demo', 'slow_response', $$
+  openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', prompt)),
+                  model => 'standin/latency=100') $$) AS filled;
+INSERT INTO chat_demo (prompt) SELECT 'question ' || i FROM generate_series(1, 24) AS i;
+SELECT standin_stats()->'max_in_flight' AS max_in_flight;
+SELECT count(*) AS rows, count(response) AS responses, count(answer) AS answers,
+       count(*) FILTER (WHERE slow_response->'choices'->0->'message'->>'content' = 'Stand-in answer to: ' || prompt) AS slow_answers
+FROM chat_demo;
+RESET openrouter.max_concurrency;
+
+-- updating an input column computes the row again; updating another column does not
+-- (the one request counted is the stats call itself)
+SELECT (standin_stats()->>'requests')::int AS before \gset
+UPDATE chat_demo SET note = 'reviewed' WHERE id = 1;
+SELECT (standin_stats()->>'requests')::int - :before AS requests_sent_for_note;
+UPDATE chat_demo SET prompt = 'What is the capital of Italy?' WHERE id = 1;
+SELECT answer FROM chat_demo WHERE id = 1;
+
+-- the status view
+SELECT table_name, column_name, on_error, input_columns, total_rows, error_rows, pending_rows
+FROM openrouter_computed_columns ORDER BY column_name;
+
+-- on_error => 'ignore': failed cells hold the error, every other row its answer
+CREATE TABLE questions (id int PRIMARY KEY, model text);
+INSERT INTO questions VALUES (1, 'openai/gpt-4o-mini'),
+  (2, 'standin/status=503;retry_after=0;times=10;key=q2-' || :'run'),
+  (3, 'anthropic/claude-3-haiku');
+SET openrouter.max_retries = 1;
+SELECT openrouter_add_computed_column('questions', 'response',
+  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'q' || id)), model)$$,
+  on_error => 'ignore') AS filled;
+SELECT id, response ? 'error' AS failed, response->'error'->>'sqlstate' AS sqlstate FROM questions ORDER BY id;
+SELECT column_name, error_rows FROM openrouter_computed_columns WHERE table_name = 'questions'::regclass;
+-- recompute only the failed cells (the stand-in now answers key q2 after 10 failures)
+SET openrouter.max_retries = 8;
+SELECT openrouter_recompute('questions', 'response', errors_only => true) AS recomputed;
+SELECT id, response ? 'error' AS failed FROM questions ORDER BY id;
+SELECT openrouter_recompute('questions', 'response') AS recomputed;
+RESET openrouter.max_retries;
+
+-- on_error => 'abort': the first failure fails the statement and changes nothing
+CREATE TABLE strict_questions (id int PRIMARY KEY, model text);
+INSERT INTO strict_questions VALUES (1, 'openai/gpt-4o-mini');
+SELECT openrouter_add_computed_column('strict_questions', 'response',
+  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'q' || id)), model)$$) AS filled;
+SET openrouter.max_retries = 0;
+INSERT INTO strict_questions VALUES (2, 'mistral/x'), (3, 'standin/status=402');
+SELECT id FROM strict_questions ORDER BY id;
+RESET openrouter.max_retries;
+
+-- Pixeltable's chain: a column computed from another computed column's answer
+CREATE TABLE chain (id int PRIMARY KEY, topic text);
+SELECT openrouter_add_computed_column('chain', 'question',
+  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', topic)), 'openai/gpt-4o-mini')
+    ->'choices'->0->'message'->>'content'$$) AS filled;
+SELECT openrouter_add_computed_column('chain', 'second_answer',
+  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', question)), 'openai/gpt-4o-mini')
+    ->'choices'->0->'message'->>'content'$$) AS filled;
+INSERT INTO chain VALUES (1, 'tides'), (2, 'comets');
+SELECT * FROM chain ORDER BY id;
+UPDATE chain SET topic = 'volcanoes' WHERE id = 2;
+SELECT * FROM chain ORDER BY id;
+SELECT column_name, input_columns FROM openrouter_computed_columns WHERE table_name = 'chain'::regclass;
+
+-- errors
+SELECT openrouter_add_computed_column('chain', 'question', $$'x'$$);
+SELECT openrouter_add_computed_column('chain', 'bad', $$no_such_column$$);
+SELECT openrouter_add_computed_column('chain', 'bad', $$topic$$, on_error => 'skip');
+CREATE TABLE no_key (prompt text);
+SELECT openrouter_add_computed_column('no_key', 'response', $$prompt$$);
+SELECT openrouter_recompute('chain', 'topic');
+SELECT openrouter_drop_computed_column('chain', 'question');
+CREATE ROLE regress_mallory;
+SET ROLE regress_mallory;
+SELECT openrouter_add_computed_column('chain', 'stolen', $$topic$$);
+DELETE FROM openrouter_computed_column;
+RESET ROLE;
+SELECT count(*) AS definitions_left FROM openrouter_computed_column WHERE table_oid = 'chain'::regclass;
+DROP ROLE regress_mallory;
+
+-- dropping a computed column takes its triggers; dropping the table, its definitions
+SELECT openrouter_drop_computed_column('chain', 'second_answer');
+SELECT tgname FROM pg_trigger WHERE tgrelid = 'chain'::regclass ORDER BY 1;
+ALTER TABLE chain DROP COLUMN question;
+SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'chain'::regclass;
+INSERT INTO chain VALUES (3, 'still works');
+DROP TABLE chat_demo, questions, strict_questions, chain, no_key;
+SELECT count(*) AS definitions_left FROM openrouter_computed_column;
