@@ -1,4 +1,5 @@
 -- Computed columns: Pixeltable's add_computed_column, in PostgreSQL.
+\set SHOW_CONTEXT never
 \set hi '[{"role": "user", "content": "hi"}]'
 SELECT 'run' || (random() * 1e9)::bigint AS run \gset
 

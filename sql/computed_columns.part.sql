@@ -124,7 +124,8 @@ END
 $$;
 
 CREATE FUNCTION openrouter_add_computed_column(
-    tbl regclass, column_name name, expression text, on_error text DEFAULT 'abort')
+    tbl regclass, column_name name, expression text, on_error text DEFAULT 'abort',
+    backfill boolean DEFAULT true)
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -133,7 +134,6 @@ DECLARE
     direct name[];
     inputs name[];
     pos int;
-    n bigint;
 BEGIN
     IF on_error IS NULL OR on_error NOT IN ('abort', 'ignore') THEN
         RAISE EXCEPTION 'invalid on_error value "%"', on_error
@@ -190,9 +190,11 @@ BEGIN
                    ' FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.openrouter_computed_column_trigger(%L)',
                    @extschema@.openrouter_trigger_name(pos, column_name, 'upd'), tbl, column_name);
 
-    -- backfill every existing row
-    n := @extschema@.openrouter_compute_where(tbl, column_name, 'true');
-    RETURN n;
+    -- backfill every existing row, now or with CALL openrouter_backfill()
+    IF NOT backfill THEN
+        RETURN 0;
+    END IF;
+    RETURN @extschema@.openrouter_compute_where(tbl, column_name, 'true');
 END
 $$;
 
@@ -244,6 +246,77 @@ BEGIN
     EXECUTE format('ALTER TABLE %s DROP COLUMN %I', tbl, column_name);
 END
 $$;
+
+-- A batch job over a big table: compute the pending cells (NULL, or with
+-- errors_only the failed ones) chunk by chunk, committing each chunk, so that
+-- a failure, a cancel or a crash loses one chunk at most and a new CALL
+-- resumes where the last one stopped.  Reports progress as it goes.
+CREATE PROCEDURE openrouter_backfill(
+    tbl regclass, column_name name, chunk_size int DEFAULT 500, errors_only boolean DEFAULT false)
+LANGUAGE plpgsql AS $$
+DECLARE
+    cc record;
+    key_columns text;
+    is_jsonb boolean;
+    pending_filter text;
+    total bigint;
+    done bigint := 0;
+    errors bigint := 0;
+    chunk_errors bigint;
+    ctids tid[];
+    started timestamptz := clock_timestamp();
+    rate numeric;
+BEGIN
+    SELECT * INTO cc FROM @extschema@.openrouter_computed_column c
+    WHERE c.table_oid = tbl AND c.column_name = openrouter_backfill.column_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of relation % is not a computed column', column_name, tbl
+            USING ERRCODE = 'undefined_column', HINT = 'See the view openrouter_computed_columns.';
+    END IF;
+    IF chunk_size IS NULL OR chunk_size < 1 THEN
+        RAISE EXCEPTION 'chunk_size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    key_columns := @extschema@.openrouter_primary_key_columns(tbl);
+    SELECT atttypid = 'jsonb'::regtype INTO is_jsonb
+    FROM pg_attribute WHERE attrelid = tbl AND attname = column_name;
+    pending_filter := CASE WHEN errors_only AND is_jsonb THEN format('%1$I IS NULL OR %1$I ? ''error''', column_name)
+                           ELSE format('%I IS NULL', column_name) END;
+
+    -- the keys of the pending rows, numbered, kept across the commits below
+    IF to_regclass('pg_temp.openrouter_backfill_queue') IS NOT NULL THEN
+        DROP TABLE pg_temp.openrouter_backfill_queue;
+    END IF;
+    EXECUTE format('CREATE TEMPORARY TABLE openrouter_backfill_queue ON COMMIT PRESERVE ROWS AS'
+                   ' SELECT row_number() OVER (ORDER BY %s) AS n, %s FROM %s WHERE %s',
+                   key_columns, key_columns, tbl, pending_filter);
+    SELECT count(*) INTO total FROM pg_temp.openrouter_backfill_queue;
+    RAISE NOTICE 'openrouter_backfill: % rows of %.% to compute, in chunks of %',
+        total, tbl, column_name, chunk_size;
+    COMMIT;
+
+    WHILE done < total LOOP
+        EXECUTE format('SELECT array_agg(t.ctid) FROM %s t JOIN pg_temp.openrouter_backfill_queue q USING (%s)'
+                       ' WHERE q.n > $1 AND q.n <= $2', tbl, key_columns)
+           INTO ctids USING done, done + chunk_size;
+        PERFORM @extschema@.openrouter_compute_rows(tbl, column_name, ctids);
+        EXECUTE format('SELECT count(*) FROM %s WHERE ctid = ANY ($1) AND (%s)', tbl,
+                       CASE WHEN is_jsonb THEN format('%1$I IS NULL OR %1$I ? ''error''', column_name)
+                            ELSE format('%I IS NULL', column_name) END)
+           INTO chunk_errors USING ctids;
+        done := least(total, done + chunk_size);
+        errors := errors + chunk_errors;
+        COMMIT;
+        rate := done / greatest(extract(epoch FROM clock_timestamp() - started), 0.001);
+        RAISE NOTICE 'openrouter_backfill: % of % rows (%), % errors, % rows/s, about % s left',
+            done, total, round(100.0 * done / total) || '%', errors, round(rate, 1),
+            round((total - done) / greatest(rate, 0.001));
+    END LOOP;
+    DROP TABLE pg_temp.openrouter_backfill_queue;
+END
+$$;
+
+COMMENT ON PROCEDURE openrouter_backfill(regclass, name, int, boolean) IS
+$$Computes a computed column's pending cells (NULL ones; with errors_only also the failed ones) chunk by chunk, committing after each chunk: a failure, cancel or crash loses one chunk of answers at most, and calling it again resumes. Reports progress (rows done of total, errors, rate, time left) as NOTICEs. CALL it outside a transaction block, e.g. from pg_cron.$$;
 
 -- Status of every computed column the current role can see.
 CREATE FUNCTION openrouter_computed_column_status(
@@ -300,8 +373,8 @@ $$;
 CREATE EVENT TRIGGER openrouter_forget_dropped_columns ON sql_drop
     EXECUTE FUNCTION openrouter_forget_dropped_columns();
 
-COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text) IS
-$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. Every call of one statement runs concurrently (up to openrouter.max_concurrency). on_error 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). The table needs a primary key. Returns the number of rows filled.$$;
+COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean) IS
+$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. Every call of one statement runs concurrently (up to openrouter.max_concurrency). on_error 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). The table needs a primary key. With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes. Returns the number of rows filled.$$;
 COMMENT ON FUNCTION openrouter_recompute(regclass, name, boolean) IS
 $$Computes a computed column again for every row, or with errors_only only for the cells that failed (NULL, or {"error": ...} in jsonb columns). Returns the number of rows computed.$$;
 COMMENT ON FUNCTION openrouter_drop_computed_column(regclass, name) IS

@@ -456,7 +456,9 @@ configure_easy_handle(Attempt *a, CURL *easy, const char *url)
 	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long) CURL_HTTP_VERSION_2TLS);
-	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+	/* over TLS, wait to learn (by ALPN) whether HTTP/2 can multiplex
+	 * before opening more connections; plain HTTP is always HTTP/1.1 here */
+	curl_easy_setopt(easy, CURLOPT_PIPEWAIT, (long) (strncmp(url, "https:", 6) == 0));
 	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(easy, CURLOPT_USERAGENT, OR_USER_AGENT);
 	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");

@@ -1,0 +1,124 @@
+# Batches and batch jobs: a cancel stops every transfer of a batch; a 429
+# holds back the whole batch; openrouter_backfill() commits chunk by chunk,
+# loses one chunk at most when stopped, resumes when called again, and runs
+# as a pg_cron job (Debian's pg_cron 1.4 runs jobs once a minute at most).
+use strict;
+use warnings;
+use Time::HiRes qw(time sleep);
+use IPC::Run;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OpenRouterTest;
+
+my $node = new_openrouter_node('batch_jobs',
+	conf => "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'postgres'\n"
+	  . "cron.use_background_workers = on\nmax_worker_processes = 20\n");
+$node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
+
+sub stats { return standin_stats($node) }
+
+# --- a cancel stops all the transfers of a batch at once
+my $batch = q{SET openrouter.max_concurrency = 40;
+	SELECT count(*) FROM openrouter_chat_batch(array(
+	  SELECT jsonb_build_object('messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'q' || i)),
+	                            'model', 'standin/latency=20000;key=cancelbatch')
+	  FROM generate_series(1, 40) AS i))};
+my ($out, $err) = ('', '');
+my $h = IPC::Run::start([ 'psql', '-X', '-d', $node->connstr('postgres'), '-c', $batch ],
+	'>', \$out, '2>', \$err);
+my $in_flight = 0;
+for (1 .. 100)
+{
+	$in_flight = stats()->{in_flight};
+	last if $in_flight >= 40;
+	sleep 0.05;
+}
+is($in_flight, 40, 'the batch has 40 requests in flight at once');
+my $t0 = time;
+$node->safe_psql('postgres',
+	"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%key=cancelbatch%' AND pid <> pg_backend_pid()");
+$h->finish;
+my $cancel_time = time - $t0;
+like($err, qr/canceling statement due to user request/, 'the batch was cancelled');
+cmp_ok($cancel_time, '<', 2, sprintf('the cancel took effect at once (%.3f s)', $cancel_time));
+for (1 .. 40)
+{
+	$in_flight = stats()->{in_flight};
+	last if $in_flight == 0;
+	sleep 0.05;
+}
+is($in_flight, 0, 'no transfer of the cancelled batch is left running');
+
+# --- a 429 holds back the whole batch, not just the request that got it
+my $log_before = -s $ENV{STANDIN_LOG};
+my $key = "pause429-$$-" . int(time);	# the stand-in counts failures per key
+my $result = $node->safe_psql('postgres', qq{
+	SET openrouter.max_concurrency = 4;
+	SELECT count(*) FILTER (WHERE r ? 'choices') FROM openrouter_chat_batch(array(
+	  SELECT jsonb_build_object('messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'p' || i)),
+	                            'model', CASE WHEN i = 1 THEN 'standin/status=429;retry_after=1;times=1;key=$key'
+	                                          ELSE 'standin/latency=50;key=$key-other' END)
+	  FROM generate_series(1, 24) AS i)) AS r});
+is($result, '24', 'every request of the batch was answered');
+open(my $log, '<', $ENV{STANDIN_LOG}) or die "no stand-in log: $!";
+seek($log, $log_before, 0);
+my ($t429, @later);
+while (my $line = <$log>)
+{
+	next unless $line =~ /"time":(\d+).*"model":"standin\/([^"]+)"/;
+	my ($ms, $model) = ($1, $2);
+	if ($model =~ /key=\Q$key\E$/) { $t429 //= $ms; }
+	elsif ($model =~ /key=\Q$key\E-other/ && defined $t429) { push @later, $ms - $t429; }
+}
+close $log;
+ok(defined $t429, 'the stand-in answered 429 once');
+my @during_pause = grep { $_ > 60 && $_ < 900 } @later;
+is(scalar(@during_pause), 0,
+	'no new request started while the batch waited out Retry-After: 1 s')
+  or diag("starts after the 429 (ms): @later");
+
+# --- openrouter_backfill: chunk by chunk, resumable
+$node->safe_psql('postgres', q{
+	CREATE TABLE docs (id int PRIMARY KEY, body text);
+	INSERT INTO docs SELECT i, 'doc ' || i FROM generate_series(1, 300) AS i;
+	SELECT openrouter_add_computed_column('docs', 'summary',
+	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
+	                    'standin/latency=150')->'choices'->0->'message'->>'content'$$,
+	  backfill => false);});
+my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	SET openrouter.max_concurrency = 25;
+	SET statement_timeout = '1500ms';
+	CALL openrouter_backfill('docs', 'summary', chunk_size => 50);});
+like($stderr, qr/canceling statement due to statement timeout/, 'a backfill stopped part way');
+like($stderr, qr/openrouter_backfill: 50 of 300 rows/, 'it reported its progress');
+my $filled = $node->safe_psql('postgres', 'SELECT count(summary) FROM docs');
+ok($filled > 0 && $filled < 300 && $filled % 50 == 0,
+	"the chunks done before the stop were kept ($filled rows)");
+($ret, $stdout, $stderr) = $node->psql('postgres', q{
+	SET openrouter.max_concurrency = 25;
+	CALL openrouter_backfill('docs', 'summary', chunk_size => 50);});
+is($ret, 0, 'calling it again finishes the job');
+like($stderr, qr/openrouter_backfill: @{[300 - $filled]} rows of docs.summary to compute/,
+	'it resumed with the rows still pending');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM docs WHERE summary = 'Stand-in answer to: ' || body}),
+	'300', 'every row has its answer');
+
+# --- as a pg_cron job
+$node->safe_psql('postgres', q{
+	CREATE TABLE cron_docs (id int PRIMARY KEY, body text);
+	INSERT INTO cron_docs SELECT i, 'cron doc ' || i FROM generate_series(1, 40) AS i;
+	SELECT openrouter_add_computed_column('cron_docs', 'summary',
+	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
+	                    'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
+	  backfill => false);
+	SELECT cron.schedule('fill-cron-docs', '* * * * *',
+	  $$CALL openrouter_backfill('cron_docs', 'summary', chunk_size => 10)$$);});
+ok($node->poll_query_until('postgres', 'SELECT count(summary) = 40 FROM cron_docs'),
+	'a pg_cron job filled the column');
+is($node->safe_psql('postgres',
+	q{SELECT count(*) > 0 FROM cron.job_run_details WHERE status = 'succeeded' AND command LIKE '%openrouter_backfill%'}),
+	't', 'pg_cron recorded the job as succeeded');
+$node->safe_psql('postgres', q{SELECT cron.unschedule('fill-cron-docs')});
+
+$node->stop;
+done_testing();
