@@ -82,7 +82,9 @@ or_wait_for_line() {			# file pattern seconds
 or_start_standin() {
 	or_log "starting the OpenRouter stand-in on 127.0.0.1:$OR_STANDIN_PORT and :$OR_STANDIN_TLS_PORT (TLS)"
 	local bin="$OR_ROOT/test/standin/openrouter-standin"
-	"$bin" --port "$OR_STANDIN_PORT" --log "$STANDIN_LOG" \
+	local log="$STANDIN_LOG"
+	[ -n "${OR_STANDIN_NO_LOG:-}" ] && log=/dev/null	# benchmarks: no request log
+	"$bin" --port "$OR_STANDIN_PORT" --log "$log" \
 		${OR_FIXTURES:+--fixtures "$OR_FIXTURES"} > "$OR_WORK/standin.out" 2>&1 &
 	echo $! > "$OR_WORK/standin.pid"
 	"$bin" --port "$OR_STANDIN_TLS_PORT" --tls-cert "$OR_WORK/tls/server.pem" \
