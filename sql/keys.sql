@@ -9,7 +9,8 @@ GRANT EXECUTE ON FUNCTION sent(jsonb), outcome(text, jsonb) TO PUBLIC;
 \c - regress_alice
 SET openrouter.base_url = 'http://attacker.example/api/v1';
 SELECT openrouter_configure_client('sk-or-v1-alice-key');
-SHOW openrouter.base_url;
+\getenv standin_url STANDIN_URL
+SELECT current_setting('openrouter.base_url') = :'standin_url' AS base_url_unchanged;
 SET openrouter.base_url = 'http://attacker.example/api/v1';
 SET openrouter.ca_file = '/tmp/attacker-ca.pem';
 SET openrouter.proxy = 'http://attacker.example:3128';
@@ -59,7 +60,8 @@ SELECT openrouter_configure_client('sk-or-v1-bob-key', site_url => 'https://bob.
 SELECT e->'headers'->>'authorization' = 'Bearer sk-or-v1-bob-key' AS uses_bob_key,
        e->'headers'->>'http-referer' AS stored_site_url, e->'headers'->>'x-title' AS stored_site_name
 FROM sent(openrouter_chat(:'hi', 'standin/echo')) AS e;
-SELECT * FROM openrouter_client();
+SELECT key_source, key_hint, site_url, site_name, base_url = :'standin_url' AS base_url_unchanged
+FROM openrouter_client();
 -- bad keys are refused
 SELECT openrouter_configure_client('');
 SELECT openrouter_configure_client(E'sk-or-v1-x\r\nX-Evil: 1');

@@ -31,7 +31,7 @@ CREATE FUNCTION openrouter_chat(
     on_error     text  DEFAULT 'abort')
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'openrouter_chat'
-LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
 
 COMMENT ON FUNCTION openrouter_chat(jsonb, text, jsonb, jsonb, jsonb, jsonb, jsonb, text, text, text) IS
 $$Sends one chat completions request to OpenRouter (POST {openrouter.base_url}/chat/completions) and returns the response body as jsonb.
@@ -42,7 +42,22 @@ tools: OpenAI-style tool specs. tool_choice: "auto", "none", "required", {"type"
 provider, transforms: OpenRouter routing preferences and transforms, sent as given.
 site_url, site_name: attribution (HTTP-Referer, X-OpenRouter-Title and X-Title); default to openrouter.site_url and openrouter.site_name, then to the role's stored defaults.
 on_error: 'abort' raises (SQLSTATE class OR, see the README's error table); 'ignore' returns {"error": {..., "status", "sqlstate", "retryable", "attempts"}}.
+Marked IMMUTABLE so that it can define a stored generated column: PostgreSQL then evaluates a call whose arguments are all constants once, when the statement is planned (EXPLAIN without ANALYZE included). An answer fetched by openrouter_prefetch() in the same transaction is used instead of a new request.
 Transient failures (HTTP 408, 429, 500, 502, 503, 504, 524, 529, transport) are retried up to openrouter.max_retries times.$$;
+
+CREATE FUNCTION openrouter_messages(prompt text, system text DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN prompt IS NULL THEN NULL
+    WHEN system IS NULL THEN jsonb_build_array(jsonb_build_object('role', 'user', 'content', prompt))
+    ELSE jsonb_build_array(jsonb_build_object('role', 'system', 'content', system),
+                           jsonb_build_object('role', 'user', 'content', prompt))
+  END
+$$;
+
+COMMENT ON FUNCTION openrouter_messages(text, text) IS
+$$Builds the messages array of a one-question chat: [{"role": "system", "content": system}, {"role": "user", "content": prompt}] (no system message when system is NULL; NULL when prompt is NULL, so that openrouter_chat sends nothing). IMMUTABLE, so it may be used in generated columns and index expressions.$$;
 
 CREATE FUNCTION openrouter_chat_batch(
     requests jsonb[],

@@ -252,19 +252,19 @@ routine_problem(Form_pg_proc proc, const char *signature, OrToolProblem *p)
 	{
 		case PROKIND_PROCEDURE:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-						   psprintf("%s is a procedure, not a function", signature),
-						   pstrdup("A tool must return its result to the model."),
-						   pstrdup("Write a function that calls the procedure and returns a result."));
+					psprintf("%s cannot be a tool because it is a procedure", signature),
+					pstrdup("A tool must return its result to the model."),
+					pstrdup("Write a function that calls the procedure and returns a result."));
 			return true;
 		case PROKIND_AGGREGATE:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-						   psprintf("%s is an aggregate function, which cannot be a tool", signature),
-						   NULL, NULL);
+					psprintf("%s cannot be a tool because it is an aggregate function", signature),
+					NULL, NULL);
 			return true;
 		case PROKIND_WINDOW:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-						   psprintf("%s is a window function, which cannot be a tool", signature),
-						   NULL, NULL);
+					psprintf("%s cannot be a tool because it is a window function", signature),
+					NULL, NULL);
 			return true;
 		default:
 			break;
@@ -272,19 +272,19 @@ routine_problem(Form_pg_proc proc, const char *signature, OrToolProblem *p)
 	if (proc->proretset)
 	{
 		problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-					   psprintf("%s returns a set, which a tool cannot", signature),
-					   pstrdup("A tool's result is one value."),
-					   pstrdup("Return an array or jsonb instead."));
+				psprintf("%s cannot be a tool because it returns a set", signature),
+				pstrdup("A tool's result is one value."),
+				pstrdup("Return an array or jsonb instead."));
 		return true;
 	}
 	if (get_typtype(proc->prorettype) == TYPTYPE_PSEUDO &&
 		proc->prorettype != VOIDOID && proc->prorettype != RECORDOID)
 	{
 		problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-					   psprintf("%s returns type %s, which a tool cannot",
-								signature, format_type_be(proc->prorettype)),
-					   NULL,
-					   pstrdup("Return jsonb, or any type that to_jsonb() accepts."));
+				psprintf("%s cannot be a tool because it returns type %s",
+						 signature, format_type_be(proc->prorettype)),
+				NULL,
+				pstrdup("Return jsonb, or any type that to_jsonb() accepts."));
 		return true;
 	}
 	return false;
@@ -337,18 +337,18 @@ or_tool_spec(Oid funcoid, OrToolProblem *p)
 
 		if (mode != PROARGMODE_IN && mode != PROARGMODE_VARIADIC)
 			return problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-						   psprintf("%s has OUT parameters, which a tool cannot", signature),
+						   psprintf("%s cannot be a tool because it has OUT parameters", signature),
 						   pstrdup("A tool's arguments come from the model and its result is the function's return value."),
 						   pstrdup("Return a composite type or jsonb instead."));
 		if (argnames == NULL || argnames[i] == NULL || argnames[i][0] == '\0')
 			return problem(p, ERRCODE_INVALID_FUNCTION_DEFINITION,
-						   psprintf("argument %d of %s has no name", i + 1, signature),
+						   psprintf("%s cannot be a tool because its argument %d has no name", signature, i + 1),
 						   pstrdup("A model passes a tool's arguments by name."),
-						   pstrdup("Give every argument a name."));
+						   pstrdup("Give every argument a name (CREATE OR REPLACE FUNCTION can add names)."));
 		if (or_tool_type_kind(argtypes[i]) == OR_TOOL_TYPE_UNSUPPORTED)
 			return problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-						   psprintf("argument \"%s\" of %s has type %s, which a tool cannot take",
-									argnames[i], signature, format_type_be(argtypes[i])),
+						   psprintf("%s cannot be a tool because its argument \"%s\" has type %s",
+									signature, argnames[i], format_type_be(argtypes[i])),
 						   NULL, pstrdup(SUPPORTED_TYPES_HINT));
 	}
 

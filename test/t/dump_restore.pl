@@ -1,0 +1,65 @@
+# What pg_dump/restore and logical replication do with model answers:
+# computed columns are plain data (a restore calls nothing); stored generated
+# columns are computed again on restore and on a subscriber, paying again.
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OpenRouterTest;
+
+my $node = new_openrouter_node('dump_source',
+	conf => "wal_level = logical\nmax_wal_senders = 10\nmax_replication_slots = 10\n");
+my $setup = q{
+	CREATE TABLE gen (id int PRIMARY KEY, prompt text,
+	  response jsonb GENERATED ALWAYS AS (openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')) STORED);
+	INSERT INTO gen VALUES (1, 'first'), (2, 'second'), (3, 'third');
+	CREATE TABLE comp (id int PRIMARY KEY, prompt text);
+	INSERT INTO comp VALUES (1, 'first'), (2, 'second'), (3, 'third');
+	SELECT openrouter_add_computed_column('comp', 'response',
+	  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')$$);};
+$node->safe_psql('postgres', $setup);
+my $answer_ids = q{SELECT string_agg(response->>'id', ',' ORDER BY id) FROM };
+my $gen_ids = $node->safe_psql('postgres', "$answer_ids gen");
+my $comp_ids = $node->safe_psql('postgres', "$answer_ids comp");
+
+# dump, then restore into a new database
+my $dump = $node->basedir . '/answers.sql';
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('postgres'), '-f', $dump ], 'pg_dump');
+$node->safe_psql('postgres', 'CREATE DATABASE restored');
+$node->safe_psql('restored', "SELECT 1");
+my $before = standin_stats($node)->{requests};
+# keys are never dumped: the restoring session brings its own (connection option)
+{
+	local $ENV{PGOPTIONS} = '-c openrouter.api_key=sk-or-v1-restore-session';
+	$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('restored'), '-f', $dump ],
+		'restore');
+}
+my $after = standin_stats($node)->{requests};
+is($after - $before - 1, 3, 'restoring the generated column sent one request per row');
+
+is($node->safe_psql('restored', "$answer_ids comp"), $comp_ids,
+	'the computed column was restored as data: the same answers');
+isnt($node->safe_psql('restored', "$answer_ids gen"), $gen_ids,
+	'the generated column was computed again: new answers');
+is($node->safe_psql('restored', 'SELECT count(*) FROM openrouter_computed_columns'), '1',
+	'the computed column\'s definition was restored');
+
+# logical replication: the subscriber computes generated columns itself
+my $sub = new_openrouter_node('subscriber');
+$sub->safe_psql('postgres', q{
+	CREATE TABLE gen (id int PRIMARY KEY, prompt text,
+	  response jsonb GENERATED ALWAYS AS (openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')) STORED);});
+$node->safe_psql('postgres', 'CREATE PUBLICATION answers FOR TABLE gen');
+$before = standin_stats($node)->{requests};
+$sub->safe_psql('postgres',
+	"CREATE SUBSCRIPTION answers CONNECTION 'port=" . $node->port . " host=" . $node->host
+	  . " dbname=postgres' PUBLICATION answers");
+$sub->wait_for_subscription_sync($node, 'answers');
+$after = standin_stats($node)->{requests};
+is($after - $before - 1, 3, 'the subscriber sent one request per replicated row');
+isnt($sub->safe_psql('postgres', "$answer_ids gen"), $gen_ids,
+	'and holds answers of its own');
+
+$sub->stop;
+$node->stop;
+done_testing();
