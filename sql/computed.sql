@@ -89,6 +89,23 @@ UPDATE chain SET topic = 'volcanoes' WHERE id = 2;
 SELECT * FROM chain ORDER BY id;
 SELECT column_name, input_columns FROM openrouter_computed_columns WHERE table_name = 'chain'::regclass;
 
+-- Pixeltable's tool chain as computed columns: tool_response, then tool_results
+CREATE FUNCTION calc(operation text, a float8, b float8) RETURNS jsonb
+LANGUAGE sql AS $$ SELECT jsonb_build_object('result', CASE operation WHEN 'add' THEN a + b WHEN 'multiply' THEN a * b END) $$;
+COMMENT ON FUNCTION calc(text, float8, float8) IS 'Perform basic arithmetic operations';
+CREATE TABLE tool_demo (id int PRIMARY KEY, prompt text, scripted_model text);
+SELECT openrouter_add_computed_column('tool_demo', 'tool_response', $$
+  openrouter_chat(openrouter_messages(prompt), model => scripted_model,
+                  tools => openrouter_tools('calc(text,float8,float8)'),
+                  tool_choice => '{"auto": true, "required": false, "tool": null, "parallel_tool_calls": true}') $$) AS filled;
+SELECT openrouter_add_computed_column('tool_demo', 'tool_results',
+  $$openrouter_invoke_tools(openrouter_tools('calc(text,float8,float8)'), tool_response)$$) AS filled;
+-- (the stand-in answers with the tool calls its model name scripts: add 2 and 2; multiply 6 by 7)
+INSERT INTO tool_demo VALUES
+  (1, 'What is 2 + 2?', 'standin/tool_calls=calc:eyJvcGVyYXRpb24iOiJhZGQiLCJhIjoyLCJiIjoyfQ'),
+  (2, 'What is 6 times 7?', 'standin/tool_calls=calc:' || translate(rtrim(encode(convert_to('{"operation":"multiply","a":6,"b":7}', 'UTF8'), 'base64'), '='), '+/', '-_'));
+SELECT id, tool_response->'choices'->0->>'finish_reason' AS finish_reason, tool_results FROM tool_demo ORDER BY id;
+
 -- errors
 SELECT openrouter_add_computed_column('chain', 'question', $$'x'$$);
 SELECT openrouter_add_computed_column('chain', 'bad', $$no_such_column$$);
@@ -111,5 +128,6 @@ SELECT tgname FROM pg_trigger WHERE tgrelid = 'chain'::regclass ORDER BY 1;
 ALTER TABLE chain DROP COLUMN question;
 SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'chain'::regclass;
 INSERT INTO chain VALUES (3, 'still works');
-DROP TABLE chat_demo, questions, strict_questions, chain, no_key;
+DROP TABLE chat_demo, questions, strict_questions, chain, no_key, tool_demo;
+DROP FUNCTION calc(text, float8, float8);
 SELECT count(*) AS definitions_left FROM openrouter_computed_column;
