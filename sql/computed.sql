@@ -90,8 +90,11 @@ SELECT * FROM chain ORDER BY id;
 SELECT column_name, input_columns FROM openrouter_computed_columns WHERE table_name = 'chain'::regclass;
 
 -- Pixeltable's tool chain as computed columns: tool_response, then tool_results
+CREATE TABLE calc_log (operation text);
 CREATE FUNCTION calc(operation text, a float8, b float8) RETURNS jsonb
-LANGUAGE sql AS $$ SELECT jsonb_build_object('result', CASE operation WHEN 'add' THEN a + b WHEN 'multiply' THEN a * b END) $$;
+LANGUAGE sql AS $$
+  INSERT INTO calc_log VALUES (operation);   -- a tool with a side effect
+  SELECT jsonb_build_object('result', CASE operation WHEN 'add' THEN a + b WHEN 'multiply' THEN a * b END) $$;
 COMMENT ON FUNCTION calc(text, float8, float8) IS 'Perform basic arithmetic operations';
 CREATE TABLE tool_demo (id int PRIMARY KEY, prompt text, scripted_model text);
 SELECT openrouter_add_computed_column('tool_demo', 'tool_response', $$
@@ -105,6 +108,8 @@ INSERT INTO tool_demo VALUES
   (1, 'What is 2 + 2?', 'standin/tool_calls=calc:eyJvcGVyYXRpb24iOiJhZGQiLCJhIjoyLCJiIjoyfQ'),
   (2, 'What is 6 times 7?', 'standin/tool_calls=calc:' || translate(rtrim(encode(convert_to('{"operation":"multiply","a":6,"b":7}', 'UTF8'), 'base64'), '='), '+/', '-_'));
 SELECT id, tool_response->'choices'->0->>'finish_reason' AS finish_reason, tool_results FROM tool_demo ORDER BY id;
+-- each tool ran once per call
+SELECT operation, count(*) FROM calc_log GROUP BY 1 ORDER BY 1;
 
 -- errors
 SELECT openrouter_add_computed_column('chain', 'question', $$'x'$$);
@@ -130,4 +135,5 @@ SELECT count(*) AS triggers_left FROM pg_trigger WHERE tgrelid = 'chain'::regcla
 INSERT INTO chain VALUES (3, 'still works');
 DROP TABLE chat_demo, questions, strict_questions, chain, no_key, tool_demo;
 DROP FUNCTION calc(text, float8, float8);
+DROP TABLE calc_log;
 SELECT count(*) AS definitions_left FROM openrouter_computed_column;

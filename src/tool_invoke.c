@@ -966,7 +966,7 @@ add_result(List **slots, ToolCall *call, Jsonb *result)
 Datum
 openrouter_invoke_tools(PG_FUNCTION_ARGS)
 {
-	OrOnError	on_error = or_parse_on_error(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
+	OrOnError	on_error = or_effective_on_error(PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2));
 	List	   *slots;
 	List	   *entries;
 	List	   *calls = NIL;
@@ -976,6 +976,9 @@ openrouter_invoke_tools(PG_FUNCTION_ARGS)
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	/* openrouter_prefetch() only collects requests: run no tool in its pass */
+	if (or_prefetch_collecting())
 		PG_RETURN_NULL();
 
 	slots = declared_tools(PG_GETARG_JSONB_P(0));
