@@ -65,6 +65,7 @@ typedef struct Engine
 	TimestampTz curl_deadline;	/* when libcurl wants a timeout call; 0: none */
 	TimestampTz last_start;		/* last attempt started (requests_per_minute) */
 	WaitEventSet *wait_set;
+	struct Batch *current;		/* the batch or_perform() is running, or NULL */
 } Engine;
 
 static Engine engine;
@@ -282,9 +283,23 @@ close_socket_callback(void *clientp, curl_socket_t fd)
 
 /* ---------- the engine ---------- */
 
+static void release_batch(struct Batch *b);
+
+/*
+ * At backend exit.  A FATAL error (pg_terminate_backend, postmaster death)
+ * does not unwind the stack, so a batch that was running is released here;
+ * this runs before the transaction's memory, which holds it, is freed.
+ */
 static void
 engine_shutdown(int code, Datum arg)
 {
+	if (engine.current != NULL)
+	{
+		struct Batch *b = engine.current;
+
+		engine.current = NULL;
+		release_batch(b);
+	}
 	for (int i = 0; i < engine.n_idle; i++)
 		curl_easy_cleanup(engine.idle[i]);
 	engine.n_idle = 0;
@@ -328,7 +343,7 @@ engine_start(void)
 	curl_multi_setopt(engine.multi, CURLMOPT_TIMERFUNCTION, timer_callback);
 	curl_multi_setopt(engine.multi, CURLMOPT_PIPELINING, (long) CURLPIPE_MULTIPLEX);
 	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS, (long) MAX_IDLE_EASY_HANDLES);
-	on_proc_exit(engine_shutdown, 0);
+	before_shmem_exit(engine_shutdown, 0);
 }
 
 static CURL *
@@ -946,12 +961,14 @@ or_perform(OrExchange **exchanges, int count, int max_in_flight,
 		exchanges[i]->failure = NULL;
 	}
 
+	engine.current = &b;
 	PG_TRY();
 	{
 		run_batch(&b);
 	}
 	PG_FINALLY();
 	{
+		engine.current = NULL;
 		release_batch(&b);
 		if (engine.wait_set != NULL)
 		{
