@@ -15,8 +15,13 @@ OBJS = \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
+	src/tool_json.o \
 	src/tool_specs.o \
-	src/tool_invoke.o
+	src/tool_resolve.o \
+	src/tool_response.o \
+	src/tool_arguments.o \
+	src/tool_invoke.o \
+	src/tool_messages.o
 
 # The install script is assembled from its parts (sql/*.part.sql follow the core).
 DATA_built = openrouter--1.0.sql

@@ -48,6 +48,21 @@ or_effective_on_error(text *on_error)
 	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : given;
 }
 
+/* append fmt and the caller's variadic arguments to a StringInfo */
+#define APPEND_FORMATTED(buf, fmt) \
+	for (;;) \
+	{ \
+		va_list		args; \
+		int			needed; \
+		\
+		va_start(args, fmt); \
+		needed = appendStringInfoVA(buf, fmt, args); \
+		va_end(args); \
+		if (needed == 0) \
+			break; \
+		enlargeStringInfo(buf, needed); \
+	}
+
 OrFailure *
 or_failure_new(const char *sqlstate, const char *code_name, bool retryable,
 			   const char *fmt,...)
@@ -61,20 +76,22 @@ or_failure_new(const char *sqlstate, const char *code_name, bool retryable,
 	failure->retryable = retryable;
 
 	initStringInfo(&message);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&message, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&message, needed);
-	}
+	APPEND_FORMATTED(&message, fmt);
 	failure->message = message.data;
 	return failure;
+}
+
+/* Add a sentence to the failure's detail. */
+void
+or_failure_add_detail(OrFailure *failure, const char *fmt,...)
+{
+	StringInfoData detail;
+
+	initStringInfo(&detail);
+	if (failure->detail)
+		appendStringInfo(&detail, "%s ", failure->detail);
+	APPEND_FORMATTED(&detail, fmt);
+	failure->detail = detail.data;
 }
 
 void

@@ -12,6 +12,7 @@
  *   chat.c       the SQL entry point openrouter_chat()
  *   batch.c      openrouter_chat_batch(): many requests, concurrently
  *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL
+ *   tool_*.c     SQL functions as tools (see tools.h for the list)
  */
 #ifndef OPENROUTER_H
 #define OPENROUTER_H
@@ -71,6 +72,7 @@ extern OrOnError or_parse_on_error(text *on_error);
 extern OrOnError or_effective_on_error(text *on_error);
 extern OrFailure *or_failure_new(const char *sqlstate, const char *code_name,
 								 bool retryable, const char *fmt,...) pg_attribute_printf(4, 5);
+extern void or_failure_add_detail(OrFailure *failure, const char *fmt,...) pg_attribute_printf(2, 3);
 extern void or_failure_raise(const OrFailure *failure) pg_attribute_noreturn();
 extern Jsonb *or_failure_to_jsonb(const OrFailure *failure);
 

@@ -20,8 +20,8 @@
  * interval, uuid for uuid), any other base type a "string" that the type's
  * input function reads.  Pseudo-types and composite types are not supported.
  *
- * The same code serves openrouter_invoke_tools() (tool_invoke.c), which finds
- * the function behind a declared tool by generating specs again.
+ * The same code serves openrouter_invoke_tools(): tool_resolve.c finds the
+ * function behind a declared tool by generating specs again.
  */
 #include "postgres.h"
 

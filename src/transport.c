@@ -579,32 +579,6 @@ backoff_delay_ms(int attempts)
 	return ceiling / 2.0 + pg_prng_double(&pg_global_prng_state) * ceiling / 2.0;
 }
 
-static void
-append_detail(OrFailure *failure, const char *fmt,...) pg_attribute_printf(2, 3);
-
-static void
-append_detail(OrFailure *failure, const char *fmt,...)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	if (failure->detail)
-		appendStringInfo(&buf, "%s ", failure->detail);
-	for (;;)
-	{
-		va_list		args;
-		int			needed;
-
-		va_start(args, fmt);
-		needed = appendStringInfoVA(&buf, fmt, args);
-		va_end(args);
-		if (needed == 0)
-			break;
-		enlargeStringInfo(&buf, needed);
-	}
-	failure->detail = buf.data;
-}
-
 /*
  * Decide whether a failed attempt is tried again.  Returns the time of the
  * retry, or 0 (and says in the failure why not).
@@ -621,7 +595,7 @@ retry_time(const Attempt *a, OrFailure *failure, double service_delay_ms)
 	if (attempts > or_max_retries)
 	{
 		if (or_max_retries > 0)
-			append_detail(failure, "Gave up after %d attempts (openrouter.max_retries = %d).",
+			or_failure_add_detail(failure, "Gave up after %d attempts (openrouter.max_retries = %d).",
 						  attempts, or_max_retries);
 		return 0;
 	}
@@ -633,7 +607,7 @@ retry_time(const Attempt *a, OrFailure *failure, double service_delay_ms)
 		delay_ms = backoff_delay_ms(attempts);
 	else if (delay_ms > or_max_retry_wait_ms)
 	{
-		append_detail(failure, "OpenRouter asked to wait %.0f ms before retrying, longer than openrouter.max_retry_wait (%d ms).",
+		or_failure_add_detail(failure, "OpenRouter asked to wait %.0f ms before retrying, longer than openrouter.max_retry_wait (%d ms).",
 					  delay_ms, or_max_retry_wait_ms);
 		return 0;
 	}
@@ -643,7 +617,7 @@ retry_time(const Attempt *a, OrFailure *failure, double service_delay_ms)
 	if (get_timeout_active(STATEMENT_TIMEOUT) &&
 		retry_at >= get_timeout_finish_time(STATEMENT_TIMEOUT))
 	{
-		append_detail(failure, "A retry in %.0f ms would start after statement_timeout expires.",
+		or_failure_add_detail(failure, "A retry in %.0f ms would start after statement_timeout expires.",
 					  delay_ms);
 		return 0;
 	}

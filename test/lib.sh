@@ -47,6 +47,7 @@ or_build() {
 }
 
 or_setup_workdir() {
+	or_teardown			# whatever a previous run left running in OR_WORK
 	rm -rf "$OR_WORK"
 	mkdir -p "$OR_WORK/socket" "$OR_WORK/tls"
 	if [ "$(id -u)" = 0 ]; then
@@ -65,7 +66,7 @@ or_make_certificates() {
 	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > "$d/ext.cnf"
 	openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
 		-CAcreateserial -days 2 -extfile "$d/ext.cnf" -out "$d/server.pem" 2>/dev/null
-	chmod 644 "$d"/*.pem
+	chmod 644 "$d"/*.pem "$d"/server.key	# throwaway test key: the TAP tests (postgres user) read it
 }
 
 or_wait_for_line() {			# file pattern seconds

@@ -44,6 +44,18 @@ isnt($node->safe_psql('restored', "$answer_ids gen"), $gen_ids,
 is($node->safe_psql('restored', 'SELECT count(*) FROM openrouter_computed_columns'), '1',
 	'the computed column\'s definition was restored');
 
+# DROP EXTENSION ... CASCADE leaves nothing behind but the data (a generated
+# column that calls openrouter_chat goes with it, as CASCADE says)
+$node->safe_psql('restored', 'DROP EXTENSION openrouter CASCADE');
+is($node->safe_psql('restored', q{
+	SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'openrouter%')
+	     + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'openrouter%')
+	     + (SELECT count(*) FROM pg_class WHERE relname LIKE 'openrouter%')
+	     + (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'openrouter%')}),
+	'0', 'DROP EXTENSION CASCADE leaves no trigger, function, table or event trigger');
+is($node->safe_psql('restored', "$answer_ids comp"), $comp_ids,
+	'and the computed column\'s answers stay, as plain data');
+
 # logical replication: the subscriber computes generated columns itself
 my $sub = new_openrouter_node('subscriber');
 $sub->safe_psql('postgres', q{

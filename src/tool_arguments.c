@@ -1,0 +1,315 @@
+/*
+ * tool_arguments.c
+ *		Preparing one tool call: checking that it names a declared tool and
+ *		turning the model's JSON arguments into the argument expressions of
+ *		the call.
+ *
+ * The model's arguments are data: each JSON value is turned into a Const of
+ * the parameter's type through that type's input function (a string's text,
+ * a number's or boolean's text, an object's or array's JSON text; json and
+ * jsonb parameters get the JSON value itself; arrays given as JSON arrays are
+ * built element by element; a JSON null is SQL NULL).  Missing arguments
+ * take the function's default expressions from pg_proc.  What is wrong is
+ * raised: a call naming no tool or an undeclared one (ORT01), arguments that
+ * are not a JSON object (ORT02), an argument the tool does not have, a
+ * missing one without a default, or a value its type rejects (ORT03).
+ */
+#include "postgres.h"
+
+#include "mb/pg_wchar.h"
+#include "nodes/makefuncs.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "jsonb_util.h"
+#include "tools.h"
+
+/* "a, b and c", or the given text when there are none */
+static char *
+name_list(char **names, int count, const char *none)
+{
+	StringInfoData buf;
+
+	if (count == 0)
+		return pstrdup(none);
+	initStringInfo(&buf);
+	for (int i = 0; i < count; i++)
+		appendStringInfo(&buf, "%s%s", i == 0 ? "" : (i == count - 1 ? " and " : ", "),
+						 names[i]);
+	return buf.data;
+}
+
+static char *
+declared_names(List *slots)
+{
+	char	  **names = palloc(sizeof(char *) * Max(list_length(slots), 1));
+	int			count = 0;
+	ListCell   *lc;
+
+	foreach(lc, slots)
+	{
+		OrToolSlot *slot = lfirst(lc);
+
+		if (OidIsValid(slot->funcoid))
+			names[count++] = psprintf("\"%s\"", slot->name);
+	}
+	return name_list(names, count, "none");
+}
+
+/* text for the type's input function */
+static char *
+input_text(JsonbValue *v, OrToolTypeKind kind)
+{
+	char	   *text;
+	char	   *dot;
+
+	if (kind == OR_TOOL_TYPE_JSON)
+		return or_json_text(v);
+	text = jb_value_to_text(v);
+
+	/* 2.0 is a fine integer in JSON */
+	if (kind == OR_TOOL_TYPE_INTEGER && v->type == jbvNumeric &&
+		(dot = strchr(text, '.')) != NULL &&
+		strspn(dot + 1, "0") == strlen(dot + 1))
+		*dot = '\0';
+	return text;
+}
+
+static Datum convert_value(JsonbValue *v, Oid typid, bool *isnull);
+
+/* a JSON array into an array of the (possibly domain) type typid */
+static Datum
+convert_array(JsonbValue *v, Oid typid)
+{
+	Oid			base = getBaseType(typid);
+	Oid			element = get_element_type(base);
+	List	   *elements = or_json_array_elements(v->val.binary.data);
+	int			count = list_length(elements);
+	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(count, 1));
+	int			dims[1] = {count};
+	int			lbs[1] = {1};
+	int16		typlen;
+	bool		typbyval;
+	char		typalign;
+	ArrayType  *array;
+	ListCell   *lc;
+
+	foreach(lc, elements)
+		values[foreach_current_index(lc)] =
+			convert_value(lfirst(lc), element, &nulls[foreach_current_index(lc)]);
+
+	get_typlenbyvalalign(element, &typlen, &typbyval, &typalign);
+	if (count == 0)
+		array = construct_empty_array(element);
+	else
+		array = construct_md_array(values, nulls, 1, dims, lbs, element,
+								   typlen, typbyval, typalign);
+	if (base != typid)
+		domain_check(PointerGetDatum(array), false, typid, NULL, CurrentMemoryContext);
+	return PointerGetDatum(array);
+}
+
+static Datum
+convert_value(JsonbValue *v, Oid typid, bool *isnull)
+{
+	OrToolTypeKind kind = or_tool_type_kind(typid);
+	Oid			typinput;
+	Oid			typioparam;
+
+	*isnull = false;
+	if (v->type == jbvNull && kind != OR_TOOL_TYPE_JSON)
+	{
+		*isnull = true;
+		/* a domain may reject NULL */
+		if (getBaseType(typid) != typid)
+			domain_check((Datum) 0, true, typid, NULL, CurrentMemoryContext);
+		return (Datum) 0;
+	}
+	if (kind == OR_TOOL_TYPE_ARRAY && or_json_is_container(v, true))
+		return convert_array(v, typid);
+
+	getTypeInputInfo(typid, &typinput, &typioparam);
+	return OidInputFunctionCall(typinput, input_text(v, kind), typioparam, -1);
+}
+
+/*
+ * The Const of one argument.  A value the type does not accept (a data
+ * exception or a domain's constraint) is reported as ORT03; any other error
+ * (a cancel, say) goes on unchanged.
+ */
+static Const *
+argument_const(OrToolCall *call, int i, JsonbValue *v)
+{
+	MemoryContext context = CurrentMemoryContext;
+	Oid			typid = call->tool->argtypes[i];
+	volatile Datum value = (Datum) 0;
+	volatile bool isnull = false;
+	int16		typlen;
+	bool		typbyval;
+
+	PG_TRY();
+	{
+		bool		null;
+
+		value = convert_value(v, typid, &null);
+		isnull = null;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		int			category;
+		char	   *given;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+		if (category != ERRCODE_DATA_EXCEPTION &&
+			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+
+		given = or_json_text(v);
+		if (strlen(given) > 100)
+			given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
+				 errmsg("argument \"%s\" of tool \"%s\" is not a valid %s",
+						call->tool->argnames[i], call->tool->name, format_type_be(typid)),
+				 errdetail("The model gave %s: %s.", given, edata->message)));
+	}
+	PG_END_TRY();
+
+	get_typlenbyval(typid, &typlen, &typbyval);
+	return makeConst(typid, -1, get_typcollation(typid), typlen, value, isnull,
+					 typbyval);
+}
+
+/* the call's arguments as a JSON object (ORT02 when they are not one) */
+static JsonbContainer *
+arguments_object(OrToolCall *call)
+{
+	JsonbValue *v = call->arguments;
+	MemoryContext context = CurrentMemoryContext;
+	Jsonb	   *volatile parsed = NULL;
+	char	   *text;
+
+	/* absent, null or empty: no arguments (some models send "" or nothing) */
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	if (or_json_is_container(v, false))
+		return v->val.binary.data;	/* an object instead of its text: fine */
+	if (v->type != jbvString)
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
+				 errmsg("arguments of a call to tool \"%s\" are not a JSON text", call->name),
+				 errdetail("They are a JSON %s.", jb_type_name(v))));
+	text = pnstrdup(v->val.string.val, v->val.string.len);
+	if (strspn(text, " \t\r\n") == strlen(text))
+		return NULL;
+
+	PG_TRY();
+	{
+		parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
+				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
+				 errdetail("The model gave %s: %s.", or_json_text(v), edata->message)));
+	}
+	PG_END_TRY();
+
+	if (JB_ROOT_IS_SCALAR(parsed) || !JB_ROOT_IS_OBJECT(parsed))
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
+				 errmsg("arguments of a call to tool \"%s\" are not a JSON object", call->name),
+				 errdetail("The model gave %s.", or_json_text(v))));
+	return &parsed->root;
+}
+
+/* check the call and build its argument expressions; raise what is wrong */
+void
+or_prepare_tool_call(OrToolCall *call, List *slots)
+{
+	OrToolSlot *tool = call->tool;
+	JsonbContainer *object;
+	JsonbValue **given;
+	char	  **quoted;
+
+	if (call->name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_UNDECLARED_TOOL),
+				 errmsg("tool call %d of the response names no tool", call->position)));
+	if (tool == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_UNDECLARED_TOOL),
+				 errmsg("the model called tool \"%s\", which is not declared", call->name),
+				 errdetail("Declared tools: %s.", declared_names(slots)),
+				 errhint("Only the functions declared in tools can run.")));
+
+	given = palloc0(sizeof(JsonbValue *) * Max(tool->nargs, 1));
+	quoted = palloc(sizeof(char *) * Max(tool->nargs, 1));
+	for (int i = 0; i < tool->nargs; i++)
+		quoted[i] = psprintf("\"%s\"", tool->argnames[i]);
+
+	object = arguments_object(call);
+	if (object != NULL)
+	{
+		JsonbIterator *it = JsonbIteratorInit(object);
+		JsonbValue	v;
+		JsonbIteratorToken tok;
+		char	   *key = NULL;
+
+		while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		{
+			int			i;
+
+			if (tok == WJB_KEY)
+			{
+				key = pnstrdup(v.val.string.val, v.val.string.len);
+				continue;
+			}
+			if (tok != WJB_VALUE)
+				continue;
+			for (i = 0; i < tool->nargs; i++)
+				if (strcmp(tool->argnames[i], key) == 0)
+					break;
+			if (i == tool->nargs)
+				ereport(ERROR,
+						(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
+						 errmsg("tool \"%s\" has no argument \"%s\"", tool->name, key),
+						 tool->nargs == 0
+						 ? errdetail("It takes no arguments.")
+						 : errdetail("Its arguments are %s.", name_list(quoted, tool->nargs, ""))));
+			given[i] = memcpy(palloc(sizeof(JsonbValue)), &v, sizeof(JsonbValue));
+		}
+	}
+
+	call->args = NIL;
+	for (int i = 0; i < tool->nargs; i++)
+	{
+		Node	   *arg;
+
+		if (given[i] != NULL)
+			arg = (Node *) argument_const(call, i, given[i]);
+		else if (i >= tool->first_default)
+			arg = list_nth(tool->defaults, i - tool->first_default);
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
+					 errmsg("a call to tool \"%s\" lacks argument \"%s\"",
+							tool->name, tool->argnames[i]),
+					 errdetail("The argument has no default.")));
+		call->args = lappend(call->args, arg);
+	}
+}

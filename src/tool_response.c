@@ -1,0 +1,113 @@
+/*
+ * tool_response.c
+ *		Reading a chat completions response for openrouter_invoke_tools() and
+ *		openrouter_tool_messages(): whether it is a completion, an error or
+ *		malformed, its first choice's message, and that message's tool calls.
+ */
+#include "postgres.h"
+
+#include "jsonb_util.h"
+#include "tools.h"
+
+/*
+ * The first choice's message (NULL when there is none) and its tool calls
+ * (NIL when none).  For an error or a malformed response, *why says what is
+ * wrong.
+ */
+OrResponseKind
+or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
+				 char **why)
+{
+	JsonbContainer *root = &response->root;
+	JsonbValue *v;
+	JsonbContainer *choice;
+
+	*message = NULL;
+	*calls = NIL;
+	*why = NULL;
+
+	if (JB_ROOT_IS_SCALAR(response) || !JB_ROOT_IS_OBJECT(response))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("response must be a JSON object, not %s", or_json_root_type_name(response)),
+				 errhint("Pass the response of openrouter_chat().")));
+
+	if ((v = jb_object_get(root, "error")) != NULL && v->type != jbvNull)
+	{
+		char	   *text = or_json_is_container(v, false)
+			? jb_object_get_string(v->val.binary.data, "message") : NULL;
+
+		*why = text ? text : or_json_text(v);
+		return OR_RESPONSE_ERROR;
+	}
+
+	v = jb_object_get(root, "choices");
+	if (v == NULL || v->type == jbvNull)
+		return OR_RESPONSE_COMPLETION;
+	if (!or_json_is_container(v, true))
+	{
+		*why = pstrdup("Its \"choices\" is not an array.");
+		return OR_RESPONSE_MALFORMED;
+	}
+	if (JsonContainerSize(v->val.binary.data) == 0)
+		return OR_RESPONSE_COMPLETION;
+	v = getIthJsonbValueFromContainer(v->val.binary.data, 0);
+	if (!or_json_is_container(v, false))
+	{
+		*why = pstrdup("Its first choice is not an object.");
+		return OR_RESPONSE_MALFORMED;
+	}
+	choice = v->val.binary.data;
+
+	if ((v = jb_object_get(choice, "error")) != NULL && v->type != jbvNull)
+	{
+		char	   *text = or_json_is_container(v, false)
+			? jb_object_get_string(v->val.binary.data, "message") : NULL;
+
+		*why = text ? text : or_json_text(v);
+		return OR_RESPONSE_ERROR;
+	}
+
+	v = jb_object_get(choice, "message");
+	if (v == NULL || v->type == jbvNull)
+		return OR_RESPONSE_COMPLETION;
+	if (!or_json_is_container(v, false))
+	{
+		*why = pstrdup("Its first choice's \"message\" is not an object.");
+		return OR_RESPONSE_MALFORMED;
+	}
+	*message = v->val.binary.data;
+
+	v = jb_object_get(*message, "tool_calls");
+	if (v == NULL || v->type == jbvNull)
+		return OR_RESPONSE_COMPLETION;
+	if (!or_json_is_container(v, true))
+	{
+		*why = pstrdup("Its \"tool_calls\" is not an array.");
+		return OR_RESPONSE_MALFORMED;
+	}
+	*calls = or_json_array_elements(v->val.binary.data);
+	return OR_RESPONSE_COMPLETION;
+}
+
+/* one entry of tool_calls; whatever is missing or of the wrong type is NULL */
+OrToolCall *
+or_read_tool_call(JsonbValue *entry, int position)
+{
+	OrToolCall *call = palloc0(sizeof(OrToolCall));
+
+	call->position = position;
+	if (or_json_is_container(entry, false))
+	{
+		JsonbContainer *object = entry->val.binary.data;
+		JsonbContainer *function = jb_object_get_container(object, "function");
+
+		call->id = jb_object_get_string(object, "id");
+		if (function != NULL && JsonContainerIsObject(function))
+		{
+			call->name = jb_object_get_string(function, "name");
+			call->arguments = jb_object_get(function, "arguments");
+		}
+	}
+	return call;
+}
