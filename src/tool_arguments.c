@@ -298,7 +298,7 @@ or_prepare_tool_call(OrToolCall *call, List *slots)
 	call->args = NIL;
 	for (int i = 0; i < tool->nargs; i++)
 	{
-		Node	   *arg;
+		Node	   *arg = NULL;
 
 		if (given[i] != NULL)
 			arg = (Node *) argument_const(call, i, given[i]);
