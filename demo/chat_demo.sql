@@ -9,16 +9,17 @@ INSERT INTO chat_demo (prompt) VALUES
   ('What is the capital of France?'),
   ('Explain quantum computing in simple terms');
 
--- the model's answer to each row, from OpenAI's GPT-4o-mini through OpenRouter
-ALTER TABLE chat_demo ADD COLUMN response jsonb;
-UPDATE chat_demo SET response = openrouter_chat(
-  jsonb_build_array(
-    jsonb_build_object('role', 'system', 'content', 'You are a helpful assistant.'),
-    jsonb_build_object('role', 'user', 'content', prompt)),
-  model => 'openai/gpt-4o-mini',
-  site_name => 'openrouter PostgreSQL demo');
+-- the model's answer to each row: filled now for the existing rows, and from
+-- now on for every new row (t.add_computed_column(response=...) in Pixeltable)
+SELECT openrouter_add_computed_column('chat_demo', 'response', $$
+  openrouter_chat(openrouter_messages(prompt, system => 'You are a helpful assistant.'),
+                  model => 'openai/gpt-4o-mini', site_name => 'openrouter PostgreSQL demo') $$) AS rows_filled;
+
+INSERT INTO chat_demo (prompt) VALUES ('Name three uses of PostgreSQL');
 
 SELECT prompt AS "Q",
-       response->'choices'->0->'message'->>'content' AS "A",
+       coalesce(response->'choices'->0->'message'->>'content', response->'error'->>'message') AS "A",
        response->'usage'->>'total_tokens' AS tokens
 FROM chat_demo ORDER BY id;
+
+SELECT column_name, total_rows, error_rows, pending_rows FROM openrouter_computed_columns;
