@@ -140,6 +140,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pass ''abort'' to fail at the first error or ''ignore'' to keep each failure in its cell.';
     END IF;
+    IF (SELECT relkind FROM pg_class WHERE oid = tbl) <> 'r' THEN
+        RAISE EXCEPTION '% is not an ordinary table', tbl
+            USING ERRCODE = 'wrong_object_type',
+                  DETAIL = 'Computed columns are supported on ordinary tables only, not on views, foreign or partitioned tables.';
+    END IF;
     IF NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = tbl), 'USAGE') THEN
         RAISE EXCEPTION 'must be owner of table %', tbl USING ERRCODE = 'insufficient_privilege';
     END IF;
