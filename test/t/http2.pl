@@ -19,7 +19,9 @@ my ($backend) = $ENV{STANDIN_URL} =~ m{//([\d.]+:\d+)/};
 $backend =~ s/:/,/;
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $access_log = $node->basedir . '/nghttpx-access.log';
-my $proxy = IPC::Run::start(
+our $proxy;
+END { $proxy->kill_kill if $proxy && $proxy->pumpable; }	# also when a check dies
+$proxy = IPC::Run::start(
 	[ $nghttpx, '--conf=/dev/null', '--no-ocsp', "--frontend=127.0.0.1,$port", "--backend=$backend", '--workers=1',
 	  '--accesslog-file=' . $access_log,
 	  '--accesslog-format=$alpn $remote_port $request',
