@@ -102,3 +102,16 @@ SELECT openrouter_prefetch($$SELECT openrouter_chat('[{"role": "user", "content"
 SELECT openrouter_prefetch('DELETE FROM prompts');
 SELECT openrouter_prefetch('SELECT 1 FROM prompts FOR UPDATE');
 RESET openrouter.max_concurrency;
+
+-- a prefetch cut short by an error, caught by a savepoint, leaves no half answer behind
+SET openrouter.max_retries = 0;
+BEGIN;
+SAVEPOINT s;
+SELECT openrouter_prefetch($$SELECT openrouter_chat(openrouter_messages(i::text), 'standin/latency=300')
+                             FROM generate_series(1, 3) AS i
+                             UNION ALL SELECT openrouter_chat(openrouter_messages('hi'), 'standin/status=400')$$);
+ROLLBACK TO SAVEPOINT s;
+SELECT openrouter_chat(openrouter_messages('hi'), 'standin/status=400', on_error => 'ignore')->'error'->>'sqlstate' AS sqlstate;
+SELECT openrouter_chat(openrouter_messages('1'), 'standin/latency=300')->'choices'->0->'message'->>'content' AS answer;
+COMMIT;
+RESET openrouter.max_retries;

@@ -111,6 +111,42 @@ SELECT id, tool_response->'choices'->0->>'finish_reason' AS finish_reason, tool_
 -- each tool ran once per call
 SELECT operation, count(*) FROM calc_log GROUP BY 1 ORDER BY 1;
 
+-- rows inserted by another table's trigger are computed too
+CREATE TABLE inbox (id int PRIMARY KEY, prompt text);
+CREATE FUNCTION inbox_to_chain() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN INSERT INTO chain VALUES (NEW.id, NEW.prompt); RETURN NEW; END $$;
+CREATE TRIGGER forward AFTER INSERT ON inbox FOR EACH ROW EXECUTE FUNCTION inbox_to_chain();
+INSERT INTO inbox VALUES (10, 'forwarded');
+SELECT id, question, second_answer FROM chain WHERE id = 10;
+DROP TABLE inbox;
+DROP FUNCTION inbox_to_chain();
+
+-- an UPDATE that changes the key recomputes the row
+UPDATE chain SET id = 11, topic = 'moved' WHERE id = 10;
+SELECT id, question FROM chain WHERE id = 11;
+
+-- recomputing a column recomputes the columns that read it
+UPDATE chain SET question = 'edited by hand' WHERE id = 1;
+SELECT second_answer FROM chain WHERE id = 1;
+SELECT openrouter_recompute('chain', 'question') AS recomputed;
+SELECT question, second_answer FROM chain WHERE id = 1;
+
+-- a role that may insert (and select and update) the table gets its rows computed
+CREATE ROLE regress_writer;
+GRANT SELECT, INSERT, UPDATE ON chain TO regress_writer;
+SET ROLE regress_writer;
+SELECT openrouter_configure_client('sk-or-v1-writer-key');
+INSERT INTO chain VALUES (12, 'from the writer');
+RESET ROLE;
+SELECT id, question FROM chain WHERE id = 12;
+
+-- inheritance children are left alone
+CREATE TABLE chain_child () INHERITS (chain);
+INSERT INTO chain_child (id, topic) VALUES (1, 'child row, same key');
+SELECT openrouter_recompute('chain', 'question') AS recomputed_parent_rows;
+SELECT topic, question FROM chain_child;
+DROP TABLE chain_child;
+
 -- errors
 SELECT openrouter_add_computed_column('chain', 'question', $$'x'$$);
 SELECT openrouter_add_computed_column('chain', 'bad', $$no_such_column$$);
@@ -126,9 +162,14 @@ CREATE ROLE regress_mallory;
 SET ROLE regress_mallory;
 SELECT openrouter_add_computed_column('chain', 'stolen', $$topic$$);
 DELETE FROM openrouter_computed_column;
+CREATE VIEW pg_temp.bait AS SELECT 1 AS col;
+INSERT INTO openrouter_computed_column VALUES ('pg_temp.bait', 'col', '1', 'abort', '{}', 1);
+SELECT count(*) AS visible_in_status FROM openrouter_computed_columns;
 RESET ROLE;
 SELECT count(*) AS definitions_left FROM openrouter_computed_column WHERE table_oid = 'chain'::regclass;
 DROP ROLE regress_mallory;
+DROP OWNED BY regress_writer;
+DROP ROLE regress_writer;
 
 -- dropping a computed column takes its triggers; dropping the table, its definitions
 SELECT openrouter_drop_computed_column('chain', 'second_answer');

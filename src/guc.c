@@ -30,6 +30,7 @@ int			or_max_response_kb = 64 * 1024;
 int			or_max_concurrency = 32;
 int			or_requests_per_minute = 0;
 int			or_on_error_setting = -1;
+bool		or_computing = false;
 
 static const struct config_enum_entry on_error_options[] = {
 	{"", -1, false},
@@ -203,6 +204,14 @@ or_define_gucs(void)
 							 &or_on_error_setting,
 							 -1, on_error_options,
 							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("openrouter.computing",
+							 "Set while the computed-column functions write answers (internal).",
+							 "The computed columns' UPDATE triggers leave those UPDATEs alone.",
+							 &or_computing,
+							 false,
+							 PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");

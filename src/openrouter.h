@@ -146,6 +146,7 @@ typedef struct OrExchange
 extern void or_perform(OrExchange **exchanges, int count, int max_in_flight,
 					   const OrClientConfig *config);
 extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
+extern double or_epoch_ms(void);
 
 /* ---------- response.c ---------- */
 

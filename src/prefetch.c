@@ -143,8 +143,9 @@ or_prefetch_lookup(const OrHttpRequest *request, Jsonb **result, OrFailure **fai
 	fingerprint = fingerprint_of(request);
 	hash = hash_bytes_extended((const unsigned char *) fingerprint, strlen(fingerprint), 0);
 	entry = hash_search(answers, &hash, HASH_FIND, NULL);
+	/* only a finished answer counts (a batch cut short by an ERROR leaves some unfinished) */
 	if (entry == NULL || strcmp(entry->fingerprint, fingerprint) != 0 ||
-		entry->exchange->attempts == 0)
+		(entry->exchange->result == NULL && entry->exchange->failure == NULL))
 		return false;
 
 	*result = NULL;

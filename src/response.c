@@ -219,7 +219,8 @@ body_retry_delay_ms(JsonbContainer *error)
 		return -1;
 	if (value < 1e11)
 		value *= 1000.0;
-	return Max(0.0, value - (double) time(NULL) * 1000.0);
+	/* a reset time already past (clocks differ) says nothing: back off */
+	return (value > or_epoch_ms()) ? value - or_epoch_ms() : -1;
 }
 
 /* errdetail from metadata: the upstream provider's own words, and reasons */

@@ -532,11 +532,21 @@ start_attempt(Batch *b, Transfer *t)
 	engine.last_start = GetCurrentTimestamp();
 }
 
+/* now, in milliseconds since the Unix epoch (as X-RateLimit-Reset counts) */
+double
+or_epoch_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return (double) now / 1000.0 +
+		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000.0;
+}
+
 /* milliseconds to wait as the response's headers ask; <0 when they don't */
 static double
 header_retry_delay_ms(const Attempt *a)
 {
-	double		now_ms = (double) time(NULL) * 1000.0;
+	double		now_ms = or_epoch_ms();
 
 	if (a->retry_after[0] != '\0')
 	{
@@ -563,7 +573,8 @@ header_retry_delay_ms(const Attempt *a)
 			/* OpenRouter sends epoch milliseconds; accept epoch seconds too */
 			if (reset < 1e11)
 				reset *= 1000.0;
-			return Max(0.0, reset - now_ms);
+			/* a reset time already past (clocks differ) says nothing: back off */
+			return (reset > now_ms) ? reset - now_ms : -1;
 		}
 	}
 	return -1;
@@ -643,8 +654,12 @@ adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
 	}
 	if (failure->http_status == 429 || strcmp(failure->sqlstate, "OR429") == 0)
 	{
-		b->limit = Max(1, b->limit / 2);
-		b->successes = 0;
+		/* one cut per pause: a burst of 429s answered together halves once */
+		if (GetCurrentTimestamp() >= b->paused_until)
+		{
+			b->limit = Max(1, b->limit / 2);
+			b->successes = 0;
+		}
 		if (retry_at > b->paused_until)
 			b->paused_until = retry_at;
 	}
@@ -697,9 +712,9 @@ finish_attempt(Attempt *a, CURLcode code)
 	else
 	{
 		failure->attempts = t->exchange->attempts;
+		t->exchange->failure = failure;
 		if (t->exchange->abort_on_failure)
 			or_failure_raise(failure);	/* releases the batch on the way out */
-		t->exchange->failure = failure;
 	}
 	t->state = TRANSFER_DONE;
 	b->done++;
