@@ -83,6 +83,14 @@ LOAD 'openrouter';
 ALTER DATABASE contrib_regression SET openrouter.api_key = 'sk-or-v1-leaked';
 ALTER ROLE regress_bob SET openrouter.api_key = 'sk-or-v1-leaked';
 
+-- roles that may read all data still cannot read keys
+CREATE ROLE regress_reader;
+GRANT pg_read_all_data TO regress_reader;
+SET ROLE regress_reader;
+SELECT count(*) AS keys_visible FROM openrouter_api_key;
+RESET ROLE;
+DROP ROLE regress_reader;
+
 -- a dropped role's key is removed the next time any key is stored
 DROP OWNED BY regress_alice;
 DROP ROLE regress_alice;

@@ -15,6 +15,8 @@ CREATE TABLE openrouter_api_key (
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 REVOKE ALL ON openrouter_api_key FROM PUBLIC;
+-- no policy: only its owner sees a row, not even members of pg_read_all_data
+ALTER TABLE openrouter_api_key ENABLE ROW LEVEL SECURITY;
 COMMENT ON TABLE openrouter_api_key IS
 'Private to the openrouter extension: API keys stored by openrouter_configure_client(). Readable by superusers only; never dumped.';
 

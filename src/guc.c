@@ -184,9 +184,9 @@ or_define_gucs(void)
 
 	DefineCustomIntVariable("openrouter.max_concurrency",
 							"Most requests one statement keeps in flight at once.",
-							"Applies to openrouter_chat_batch(), computed-column backfills and recomputes; a 429 answer halves it for the rest of the batch, and successes grow it back.",
+							"Applies to openrouter_chat_batch(), computed columns and openrouter_prefetch(); a 429 answer halves it for the rest of the batch, and successes grow it back. At most 256: over HTTP/1.1 each request in flight holds a socket, counted in the backend's file budget.",
 							&or_max_concurrency,
-							32, 1, 1000,
+							32, 1, 256,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 

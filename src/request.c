@@ -11,6 +11,7 @@
  */
 #include "openrouter.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "jsonb_util.h"
@@ -336,6 +337,8 @@ or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
 
 	done = pushJsonbValue(&body, WJB_END_OBJECT, NULL);
 	out->body = JsonbToCString(NULL, &JsonbValueToJsonb(done)->root, 0);
+	/* JSON goes out as UTF-8, whatever the database encoding */
+	out->body = pg_server_to_any(out->body, strlen(out->body), PG_UTF8);
 	out->body_len = strlen(out->body);
 
 	if ((failure = header_value(args->site_url, or_site_url, "site_url", &out->site_url)) != NULL)

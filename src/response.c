@@ -16,6 +16,7 @@
 
 #include <curl/curl.h>
 
+#include "catalog/namespace.h"
 #include "common/jsonapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -311,6 +312,28 @@ typedef enum BodyCheck
 	BODY_NOT_JSON
 } BodyCheck;
 
+/* The body in the server encoding, or NULL when it cannot be converted. */
+static char *
+utf8_to_server(const char *body, size_t len)
+{
+	int			encoding = GetDatabaseEncoding();
+	Oid			proc;
+	unsigned char *converted;
+	int			done;
+
+	if (encoding == PG_UTF8 || encoding == PG_SQL_ASCII)
+		return pnstrdup(body, len);
+	proc = FindDefaultConversionProc(PG_UTF8, encoding);
+	if (!OidIsValid(proc))
+		return NULL;
+	converted = palloc(len * MAX_CONVERSION_GROWTH + 1);
+	done = pg_do_encoding_conversion_buf(proc, PG_UTF8, encoding,
+										 (unsigned char *) body, (int) len,
+										 converted, (int) (len * MAX_CONVERSION_GROWTH + 1),
+										 true);
+	return (done == (int) len) ? (char *) converted : NULL;
+}
+
 /* Validate without throwing; *converted is the body in the server encoding. */
 static BodyCheck
 check_body(const char *body, size_t len, char **converted, char **why)
@@ -329,7 +352,13 @@ check_body(const char *body, size_t len, char **converted, char **why)
 		*why = pstrdup("The body is not valid UTF-8 text.");
 		return BODY_NOT_JSON;
 	}
-	text = (char *) pg_any_to_server(body, (int) len, PG_UTF8);
+	text = utf8_to_server(body, len);
+	if (text == NULL)
+	{
+		*why = psprintf("The body has characters that the database encoding %s cannot hold; use a UTF8 database.",
+						GetDatabaseEncodingName());
+		return BODY_NOT_JSON;
+	}
 	lex = makeJsonLexContextCstringLen(text, strlen(text), GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &nullSemAction);
 	if (rc == JSON_SUCCESS)

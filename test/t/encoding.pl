@@ -1,0 +1,36 @@
+# A database whose encoding is not UTF-8: requests go out as UTF-8, answers
+# come back converted, and an answer the encoding cannot hold is a failure
+# that on_error => 'ignore' keeps (not an error from deep inside).
+use strict;
+use warnings;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use OpenRouterTest;
+
+my $node = new_openrouter_node('encoding');
+$node->safe_psql('postgres',
+	"CREATE DATABASE latin1 ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+$node->safe_psql('latin1', q{CREATE EXTENSION openrouter;
+	SELECT openrouter_configure_client('sk-or-v1-latin1-test');});
+
+my $sent = $node->safe_psql('latin1', q{
+	SELECT (openrouter_chat(openrouter_messages('caf' || chr(233)), 'standin/echo')
+	        ->'choices'->0->'message'->>'content')::jsonb->'body'->'messages'->0->>'content'
+	       = 'caf' || chr(233)});
+is($sent, 't', 'a Latin-1 prompt reaches the service and comes back intact');
+
+my $answer = $node->safe_psql('latin1', q{
+	SELECT openrouter_chat(openrouter_messages('caf' || chr(233)), 'openai/gpt-4o-mini')
+	       ->'choices'->0->'message'->>'content' = 'Stand-in answer to: caf' || chr(233)});
+is($answer, 't', 'an answer in Latin-1 characters is converted');
+
+# a tool call whose arguments hold a snowman, which Latin-1 cannot
+my $snowman = 'standin/tool_calls=weather:eyJjaXR5Ijoi4piDIn0';
+my $failed = $node->safe_psql('latin1', qq{
+	SELECT r->'error'->>'sqlstate' || ': ' || (r->'error'->>'detail')
+	FROM openrouter_chat(openrouter_messages('x'), '$snowman', on_error => 'ignore') AS r});
+like($failed, qr/^ORB01: The body has characters that the database encoding LATIN1 cannot hold/,
+	'an answer the encoding cannot hold is an ignorable ORB01');
+
+$node->stop;
+done_testing();
