@@ -115,3 +115,14 @@ SELECT openrouter_chat(openrouter_messages('hi'), 'standin/status=400', on_error
 SELECT openrouter_chat(openrouter_messages('1'), 'standin/latency=300')->'choices'->0->'message'->>'content' AS answer;
 COMMIT;
 RESET openrouter.max_retries;
+
+-- a constant call planned while a prefetch collected requests is not stuck at
+-- the NULL that collect mode returns (openrouter_chat is IMMUTABLE)
+CREATE FUNCTION fixed_answer() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  RETURN openrouter_chat('[{"role": "user", "content": "fixed"}]', 'openai/gpt-4o-mini')
+         ->'choices'->0->'message'->>'content';
+END $$;
+SELECT openrouter_prefetch('SELECT fixed_answer()') AS sent;
+SELECT fixed_answer();
+DROP FUNCTION fixed_answer();

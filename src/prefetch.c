@@ -25,6 +25,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 
 PG_FUNCTION_INFO_V1(openrouter_prefetch);
 
@@ -206,6 +207,12 @@ openrouter_prefetch(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		collecting = false;
+		/*
+		 * openrouter_chat is IMMUTABLE: a call with constant arguments planned
+		 * while collecting was folded to the NULL collect mode returns.  Make
+		 * every cached plan be planned again rather than keep that NULL.
+		 */
+		ResetPlanCache();
 	}
 	PG_END_TRY();
 
