@@ -165,6 +165,7 @@ DELETE FROM openrouter_computed_column;
 CREATE VIEW pg_temp.bait AS SELECT 1 AS col;
 INSERT INTO openrouter_computed_column VALUES ('pg_temp.bait', 'col', '1', 'abort', '{}', 1);
 SELECT count(*) AS visible_in_status FROM openrouter_computed_columns;
+DROP VIEW pg_temp.bait;
 RESET ROLE;
 SELECT count(*) AS definitions_left FROM openrouter_computed_column WHERE table_oid = 'chain'::regclass;
 DROP ROLE regress_mallory;

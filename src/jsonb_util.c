@@ -172,3 +172,17 @@ jb_type_name(JsonbValue *value)
 			return "unknown";
 	}
 }
+
+/* "object", "array", "string", ...: what a jsonb value is, for messages */
+const char *
+jb_root_type_name(Jsonb *value)
+{
+	if (JB_ROOT_IS_SCALAR(value))
+	{
+		JsonbValue	v;
+
+		JsonbExtractScalar(&value->root, &v);
+		return jb_type_name(&v);
+	}
+	return JB_ROOT_IS_ARRAY(value) ? "array" : "object";
+}

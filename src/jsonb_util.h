@@ -26,5 +26,6 @@ extern JsonbContainer *jb_object_get_container(JsonbContainer *container,
 extern Jsonb *jb_value_to_jsonb(JsonbValue *value);
 extern char *jb_value_to_text(JsonbValue *value);
 extern const char *jb_type_name(JsonbValue *value);
+extern const char *jb_root_type_name(Jsonb *value);
 
 #endif

@@ -45,19 +45,6 @@ in_list(const char *value, int len, const char *const *list, int n)
 	return false;
 }
 
-static const char *
-root_type_name(Jsonb *value)
-{
-	if (JB_ROOT_IS_SCALAR(value))
-	{
-		JsonbValue	v;
-
-		JsonbExtractScalar(&value->root, &v);
-		return jb_type_name(&v);
-	}
-	return JB_ROOT_IS_ARRAY(value) ? "array" : "object";
-}
-
 static OrFailure *
 check_messages(Jsonb *messages)
 {
@@ -69,7 +56,7 @@ check_messages(Jsonb *messages)
 	if (JB_ROOT_IS_SCALAR(messages) || !JB_ROOT_IS_ARRAY(messages))
 		return argument_failure("Pass a JSON array of message objects, such as '[{\"role\": \"user\", \"content\": \"Hello\"}]'.",
 								"messages must be a JSON array, not %s",
-								root_type_name(messages));
+								jb_root_type_name(messages));
 	if (JB_ROOT_COUNT(messages) == 0)
 		return argument_failure("Pass at least one message, such as '[{\"role\": \"user\", \"content\": \"Hello\"}]'.",
 								"messages must not be empty");
@@ -211,7 +198,7 @@ add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel
 	if (JB_ROOT_IS_SCALAR(model_kwargs) || !JB_ROOT_IS_OBJECT(model_kwargs))
 		return argument_failure("Pass a JSON object such as '{\"temperature\": 0.9, \"max_tokens\": 500}'.",
 								"model_kwargs must be a JSON object, not %s",
-								root_type_name(model_kwargs));
+								jb_root_type_name(model_kwargs));
 
 	it = JsonbIteratorInit(&model_kwargs->root);
 	while ((tok = JsonbIteratorNext(&it, &key, true)) != WJB_DONE)
@@ -256,7 +243,7 @@ add_container(JsonbParseState **body, const char *name, Jsonb *value,
 		return with_hint(or_failure_new("22023", "invalid_argument", false,
 										"%s must be a JSON %s, not %s", name,
 										want_array ? "array" : "object",
-										root_type_name(value)),
+										jb_root_type_name(value)),
 						 psprintf("Pass a value such as '%s'.", example));
 	jb_push_key(body, name);
 	jb_push_jsonb(body, value);

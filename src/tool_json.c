@@ -26,19 +26,6 @@ or_json_is_container(JsonbValue *v, bool array)
 		 : JsonContainerIsObject(v->val.binary.data));
 }
 
-const char *
-or_json_root_type_name(Jsonb *value)
-{
-	if (JB_ROOT_IS_SCALAR(value))
-	{
-		JsonbValue	v;
-
-		JsonbExtractScalar(&value->root, &v);
-		return jb_type_name(&v);
-	}
-	return JB_ROOT_IS_ARRAY(value) ? "an array" : "an object";
-}
-
 /* the elements of an array container, as a list of JsonbValue * */
 List *
 or_json_array_elements(JsonbContainer *array)

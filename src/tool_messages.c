@@ -83,12 +83,12 @@ openrouter_tool_messages(PG_FUNCTION_ARGS)
 	if (JB_ROOT_IS_SCALAR(messages) || !JB_ROOT_IS_ARRAY(messages))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("messages must be a JSON array, not %s", or_json_root_type_name(messages)),
+				 errmsg("messages must be a JSON array, not %s", jb_root_type_name(messages)),
 				 errhint("Pass the messages of the request that got the response.")));
 	if (JB_ROOT_IS_SCALAR(results) || !JB_ROOT_IS_OBJECT(results))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tool_results must be a JSON object, not %s", or_json_root_type_name(results)),
+				 errmsg("tool_results must be a JSON object, not %s", jb_root_type_name(results)),
 				 errhint("Pass what openrouter_invoke_tools() returned for this response.")));
 
 	kind = or_read_response(response, &message, &entries, &why);

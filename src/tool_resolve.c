@@ -182,7 +182,7 @@ or_resolve_declared_tools(Jsonb *tools)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tools must be a JSON array of tool specs, not %s",
-						or_json_root_type_name(tools)),
+						jb_root_type_name(tools)),
 				 errhint(TOOLS_HINT)));
 
 	foreach(lc, or_json_array_elements(&tools->root))

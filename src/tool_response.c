@@ -29,7 +29,7 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	if (JB_ROOT_IS_SCALAR(response) || !JB_ROOT_IS_OBJECT(response))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("response must be a JSON object, not %s", or_json_root_type_name(response)),
+				 errmsg("response must be a JSON object, not %s", jb_root_type_name(response)),
 				 errhint("Pass the response of openrouter_chat().")));
 
 	if ((v = jb_object_get(root, "error")) != NULL && v->type != jbvNull)

@@ -126,7 +126,6 @@ extern void or_prepare_tool_call(OrToolCall *call, List *slots);
 
 extern char *or_json_text(JsonbValue *v);
 extern bool or_json_is_container(JsonbValue *v, bool array);
-extern const char *or_json_root_type_name(Jsonb *value);
 extern List *or_json_array_elements(JsonbContainer *array);
 
 #endif							/* OPENROUTER_TOOLS_H */
