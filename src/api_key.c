@@ -27,6 +27,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -180,8 +181,11 @@ or_resolve_client_config(void)
 						GetUserNameFromId(GetUserId(), false)),
 				 errhint("Store one with SELECT openrouter_configure_client('sk-or-...'), or SET openrouter.api_key in this session, or set OPENROUTER_API_KEY in the database server's environment.")));
 
-	config.site_url = (stored.site_url && stored.site_url[0]) ? stored.site_url : NULL;
-	config.site_name = (stored.site_name && stored.site_name[0]) ? stored.site_name : NULL;
+	/* headers go out as UTF-8, like the body */
+	if (stored.site_url && stored.site_url[0])
+		config.site_url = pg_server_to_any(stored.site_url, strlen(stored.site_url), PG_UTF8);
+	if (stored.site_name && stored.site_name[0])
+		config.site_name = pg_server_to_any(stored.site_name, strlen(stored.site_name), PG_UTF8);
 	return config;
 }
 

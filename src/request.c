@@ -269,7 +269,8 @@ header_value(text *argument, const char *setting, const char *name, char **out)
 			return argument_failure("Remove line breaks and other control characters.",
 									"%s contains a control character, which cannot go into an HTTP header",
 									name);
-	*out = value;
+	/* headers go out as UTF-8, like the body */
+	*out = pg_server_to_any(value, strlen(value), PG_UTF8);
 	return NULL;
 }
 

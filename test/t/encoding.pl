@@ -19,6 +19,11 @@ my $sent = $node->safe_psql('latin1', q{
 	       = 'caf' || chr(233)});
 is($sent, 't', 'a Latin-1 prompt reaches the service and comes back intact');
 
+my $title = $node->safe_psql('latin1', q{
+	SELECT (openrouter_chat(openrouter_messages('x'), 'standin/echo', site_name => 'Caf' || chr(233))
+	        ->'choices'->0->'message'->>'content')::jsonb->'headers'->>'x-title' = 'Caf' || chr(233)});
+is($title, 't', 'a Latin-1 site name goes out as UTF-8 in the headers');
+
 my $answer = $node->safe_psql('latin1', q{
 	SELECT openrouter_chat(openrouter_messages('caf' || chr(233)), 'openai/gpt-4o-mini')
 	       ->'choices'->0->'message'->>'content' = 'Stand-in answer to: caf' || chr(233)});
