@@ -497,3 +497,9 @@ COMMENT ON FUNCTION openrouter_failed_cell_condition(regclass, name) IS
 $$Internal: the SQL condition of a failed or not yet computed cell of a computed column.$$;
 COMMENT ON FUNCTION openrouter_computed_column_status() IS
 $$The computed columns of the tables the current role owns, with their row, error and pending counts (the view openrouter_computed_columns).$$;
+COMMENT ON FUNCTION openrouter_primary_key_columns(regclass) IS
+$$Internal: the table's primary key columns, quoted and comma-separated.$$;
+COMMENT ON FUNCTION openrouter_computed_column_trigger() IS
+$$Internal: the statement-level trigger of a computed column: computes the rows an INSERT added or an UPDATE changed the inputs of.$$;
+COMMENT ON FUNCTION openrouter_forget_dropped_columns() IS
+$$Internal (event trigger): forgets the definitions, and drops the triggers, of computed columns whose table or column was dropped.$$;
