@@ -50,6 +50,25 @@ $$;
 CREATE TRIGGER owner_only BEFORE INSERT OR UPDATE OR DELETE ON openrouter_computed_column
     FOR EACH ROW EXECUTE FUNCTION openrouter_computed_column_guard();
 
+-- a computed column's definition, or the error that it is not one
+CREATE FUNCTION openrouter_computed_column_definition(tbl regclass, column_name name)
+RETURNS openrouter_computed_column
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    cc @extschema@.openrouter_computed_column;
+BEGIN
+    -- (no search_path of its own: the message names the table as the caller sees it)
+    SELECT * INTO cc FROM @extschema@.openrouter_computed_column c
+    WHERE c.table_oid OPERATOR(pg_catalog.=) tbl
+      AND c.column_name OPERATOR(pg_catalog.=) openrouter_computed_column_definition.column_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'column "%" of relation % is not a computed column', column_name, tbl
+            USING ERRCODE = 'undefined_column', HINT = 'See the view openrouter_computed_columns.';
+    END IF;
+    RETURN cc;
+END
+$$;
+
 -- the table's primary key columns, quoted and comma-separated
 CREATE FUNCTION openrouter_primary_key_columns(tbl regclass) RETURNS text
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -80,9 +99,7 @@ DECLARE
     saved_computing text;
     n bigint;
 BEGIN
-    SELECT * INTO STRICT cc FROM @extschema@.openrouter_computed_column c
-    WHERE c.table_oid OPERATOR(pg_catalog.=) tbl
-      AND c.column_name OPERATOR(pg_catalog.=) openrouter_compute_rows.column_name;
+    cc := @extschema@.openrouter_computed_column_definition(tbl, column_name);
     IF ctids IS NULL OR pg_catalog.cardinality(ctids) OPERATOR(pg_catalog.=) 0 THEN
         RETURN 0;
     END IF;
@@ -302,13 +319,7 @@ CREATE FUNCTION openrouter_recompute(tbl regclass, column_name name, errors_only
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.openrouter_computed_column c
-                   WHERE c.table_oid OPERATOR(pg_catalog.=) tbl
-                     AND c.column_name OPERATOR(pg_catalog.=) openrouter_recompute.column_name) THEN
-        RAISE EXCEPTION 'column "%" of relation % is not a computed column', column_name, tbl
-            USING ERRCODE = 'undefined_column',
-                  HINT = 'See the view openrouter_computed_columns.';
-    END IF;
+    PERFORM @extschema@.openrouter_computed_column_definition(tbl, column_name);
     RETURN @extschema@.openrouter_compute_where(tbl, column_name,
         CASE WHEN errors_only THEN @extschema@.openrouter_failed_cell_condition(tbl, column_name)
              ELSE 'true' END);
@@ -322,12 +333,7 @@ DECLARE
     cc record;
     dependent name;
 BEGIN
-    SELECT * INTO cc FROM @extschema@.openrouter_computed_column c
-    WHERE c.table_oid = tbl AND c.column_name = openrouter_drop_computed_column.column_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'column "%" of relation % is not a computed column', column_name, tbl
-            USING ERRCODE = 'undefined_column';
-    END IF;
+    cc := @extschema@.openrouter_computed_column_definition(tbl, column_name);
     SELECT c.column_name INTO dependent FROM @extschema@.openrouter_computed_column c
     WHERE c.table_oid = tbl AND c.column_name <> cc.column_name
       AND cc.column_name = ANY (c.input_columns) LIMIT 1;
@@ -362,12 +368,7 @@ DECLARE
     started timestamptz := pg_catalog.clock_timestamp();
     rate numeric;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM @extschema@.openrouter_computed_column c
-                   WHERE c.table_oid OPERATOR(pg_catalog.=) tbl
-                     AND c.column_name OPERATOR(pg_catalog.=) openrouter_backfill.column_name) THEN
-        RAISE EXCEPTION 'column "%" of relation % is not a computed column', column_name, tbl
-            USING ERRCODE = 'undefined_column', HINT = 'See the view openrouter_computed_columns.';
-    END IF;
+    PERFORM @extschema@.openrouter_computed_column_definition(tbl, column_name);
     IF chunk_size IS NULL OR chunk_size OPERATOR(pg_catalog.<) 1 THEN
         RAISE EXCEPTION 'chunk_size must be at least 1' USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -497,6 +498,8 @@ COMMENT ON FUNCTION openrouter_failed_cell_condition(regclass, name) IS
 $$Internal: the SQL condition of a failed or not yet computed cell of a computed column.$$;
 COMMENT ON FUNCTION openrouter_computed_column_status() IS
 $$The computed columns of the tables the current role owns, with their row, error and pending counts (the view openrouter_computed_columns).$$;
+COMMENT ON FUNCTION openrouter_computed_column_definition(regclass, name) IS
+$$Internal: a computed column's definition; an error (42703) when the column is not a computed column.$$;
 COMMENT ON FUNCTION openrouter_primary_key_columns(regclass) IS
 $$Internal: the table's primary key columns, quoted and comma-separated.$$;
 COMMENT ON FUNCTION openrouter_computed_column_trigger() IS

@@ -159,19 +159,44 @@ stored_client(void)
 		0, NULL, NULL);
 }
 
+/*
+ * The key a call uses, in the documented order, and where it came from
+ * ("session", "role", "environment"); NULL when none is set.
+ */
+static const char *
+choose_key(const StoredClient *stored, const char **source)
+{
+	const char *environment_key = getenv("OPENROUTER_API_KEY");
+
+	if (or_session_api_key && or_session_api_key[0] != '\0')
+	{
+		*source = "session";
+		return or_session_api_key;
+	}
+	if (stored->found)
+	{
+		*source = "role";
+		return stored->api_key;
+	}
+	if (environment_key && environment_key[0] != '\0')
+	{
+		*source = "environment";
+		return environment_key;
+	}
+	*source = NULL;
+	return NULL;
+}
+
 OrClientConfig
 or_resolve_client_config(void)
 {
 	OrClientConfig config = {0};
 	StoredClient stored = stored_client();
-	const char *environment_key = getenv("OPENROUTER_API_KEY");
+	const char *source;
+	const char *key = choose_key(&stored, &source);
 
-	if (or_session_api_key && or_session_api_key[0] != '\0')
-		config.api_key = pstrdup(or_session_api_key);
-	else if (stored.found)
-		config.api_key = pstrdup(stored.api_key);
-	else if (environment_key && environment_key[0] != '\0')
-		config.api_key = pstrdup(environment_key);
+	if (key != NULL)
+		config.api_key = pstrdup(key);
 	or_wipe_string(stored.api_key);
 
 	if (config.api_key == NULL)
@@ -192,14 +217,13 @@ or_resolve_client_config(void)
 static void
 check_header_safe(const char *name, const char *value, bool allow_spaces)
 {
-	for (const char *c = value; *c; c++)
-	{
-		if ((unsigned char) *c < 0x20 || *c == 0x7f || (!allow_spaces && *c == ' '))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s contains a %s, which cannot go into an HTTP header", name,
-							*c == ' ' ? "space" : "control character")));
-	}
+	const char *c = or_header_unsafe_char(value, allow_spaces);
+
+	if (c != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s contains a %s, which cannot go into an HTTP header", name,
+						*c == ' ' ? "space" : "control character")));
 }
 
 /*
@@ -275,19 +299,11 @@ openrouter_client(PG_FUNCTION_ARGS)
 	Datum		values[5];
 	bool		nulls[5] = {false, false, false, false, false};
 	StoredClient stored = stored_client();
-	const char *environment_key = getenv("OPENROUTER_API_KEY");
-	const char *source = NULL;
-	const char *key = NULL;
+	const char *source;
+	const char *key = choose_key(&stored, &source);
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-
-	if (or_session_api_key && or_session_api_key[0] != '\0')
-		source = "session", key = or_session_api_key;
-	else if (stored.found)
-		source = "role", key = stored.api_key;
-	else if (environment_key && environment_key[0] != '\0')
-		source = "environment", key = environment_key;
 
 	values[0] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	nulls[0] = (source == NULL);

@@ -78,13 +78,10 @@ check_base_url(char **newval, void **extra, GucSource source)
 static bool
 check_header_value(char **newval, void **extra, GucSource source)
 {
-	for (const char *c = *newval; c && *c; c++)
+	if (or_header_unsafe_char(*newval, true) != NULL)
 	{
-		if ((unsigned char) *c < 0x20 || *c == 0x7f)
-		{
-			GUC_check_errdetail("The value contains a control character, which cannot go into an HTTP header.");
-			return false;
-		}
+		GUC_check_errdetail("The value contains a control character, which cannot go into an HTTP header.");
+		return false;
 	}
 	return true;
 }

@@ -114,6 +114,7 @@ typedef struct OrHttpRequest
 
 extern OrFailure *or_build_chat_request(const OrChatArgs *args,
 										OrHttpRequest *out);
+extern const char *or_header_unsafe_char(const char *value, bool allow_spaces);
 
 /* ---------- transport.c ---------- */
 
@@ -147,6 +148,7 @@ extern void or_perform(OrExchange **exchanges, int count, int max_in_flight,
 					   const OrClientConfig *config);
 extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
 extern double or_epoch_ms(void);
+extern double or_reset_delay_ms(const char *reset_text);
 
 /* ---------- response.c ---------- */
 

@@ -250,6 +250,19 @@ add_container(JsonbParseState **body, const char *name, Jsonb *value,
 	return NULL;
 }
 
+/*
+ * The first character of value that cannot go into an HTTP header (a control
+ * character; a space too unless allow_spaces), or NULL when there is none.
+ */
+const char *
+or_header_unsafe_char(const char *value, bool allow_spaces)
+{
+	for (const char *c = value; c != NULL && *c; c++)
+		if ((unsigned char) *c < 0x20 || *c == 0x7f || (!allow_spaces && *c == ' '))
+			return c;
+	return NULL;
+}
+
 /* site_url / site_name: argument, else setting, else the role's stored default */
 static OrFailure *
 header_value(text *argument, const char *setting, const char *name, char **out)
@@ -264,11 +277,10 @@ header_value(text *argument, const char *setting, const char *name, char **out)
 	*out = NULL;
 	if (value == NULL || value[0] == '\0')
 		return NULL;
-	for (const char *c = value; *c; c++)
-		if ((unsigned char) *c < 0x20 || *c == 0x7f)
-			return argument_failure("Remove line breaks and other control characters.",
-									"%s contains a control character, which cannot go into an HTTP header",
-									name);
+	if (or_header_unsafe_char(value, true) != NULL)
+		return argument_failure("Remove line breaks and other control characters.",
+								"%s contains a control character, which cannot go into an HTTP header",
+								name);
 	/* headers go out as UTF-8, like the body */
 	*out = pg_server_to_any(value, strlen(value), PG_UTF8);
 	return NULL;

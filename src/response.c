@@ -209,19 +209,10 @@ body_retry_delay_ms(JsonbContainer *error)
 	JsonbContainer *metadata = jb_object_get_container(error, "metadata");
 	JsonbContainer *headers = jb_object_get_container(metadata, "headers");
 	JsonbValue *reset = jb_object_get(headers, "X-RateLimit-Reset");
-	char	   *text;
-	double		value;
 
 	if (reset == NULL || (reset->type != jbvString && reset->type != jbvNumeric))
 		return -1;
-	text = jb_value_to_text(reset);
-	value = strtod(text, NULL);
-	if (value <= 0)
-		return -1;
-	if (value < 1e11)
-		value *= 1000.0;
-	/* a reset time already past (clocks differ) says nothing: back off */
-	return (value > or_epoch_ms()) ? value - or_epoch_ms() : -1;
+	return or_reset_delay_ms(jb_value_to_text(reset));
 }
 
 /* errdetail from metadata: the upstream provider's own words, and reasons */

@@ -9,6 +9,21 @@
 #include "jsonb_util.h"
 #include "tools.h"
 
+/* an "error" member in the object: sets *why to its message and says so */
+static bool
+has_error(JsonbContainer *object, char **why)
+{
+	JsonbValue *v = jb_object_get(object, "error");
+	char	   *text;
+
+	if (v == NULL || v->type == jbvNull)
+		return false;
+	text = or_json_is_container(v, false)
+		? jb_object_get_string(v->val.binary.data, "message") : NULL;
+	*why = text ? text : or_json_text(v);
+	return true;
+}
+
 /*
  * The first choice's message (NULL when there is none) and its tool calls
  * (NIL when none).  For an error or a malformed response, *why says what is
@@ -32,14 +47,8 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 				 errmsg("response must be a JSON object, not %s", jb_root_type_name(response)),
 				 errhint("Pass the response of openrouter_chat().")));
 
-	if ((v = jb_object_get(root, "error")) != NULL && v->type != jbvNull)
-	{
-		char	   *text = or_json_is_container(v, false)
-			? jb_object_get_string(v->val.binary.data, "message") : NULL;
-
-		*why = text ? text : or_json_text(v);
+	if (has_error(root, why))
 		return OR_RESPONSE_ERROR;
-	}
 
 	v = jb_object_get(root, "choices");
 	if (v == NULL || v->type == jbvNull)
@@ -59,14 +68,8 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	}
 	choice = v->val.binary.data;
 
-	if ((v = jb_object_get(choice, "error")) != NULL && v->type != jbvNull)
-	{
-		char	   *text = or_json_is_container(v, false)
-			? jb_object_get_string(v->val.binary.data, "message") : NULL;
-
-		*why = text ? text : or_json_text(v);
+	if (has_error(choice, why))
 		return OR_RESPONSE_ERROR;
-	}
 
 	v = jb_object_get(choice, "message");
 	if (v == NULL || v->type == jbvNull)

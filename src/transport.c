@@ -542,6 +542,25 @@ or_epoch_ms(void)
 		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000.0;
 }
 
+/*
+ * Milliseconds until an X-RateLimit-Reset time (epoch milliseconds, as
+ * OpenRouter sends it; epoch seconds are accepted too); <0 when the text is
+ * no such time, or the time is already past (clocks differ): then back off.
+ */
+double
+or_reset_delay_ms(const char *reset_text)
+{
+	char	   *end;
+	double		reset = strtod(reset_text, &end);
+	double		now_ms = or_epoch_ms();
+
+	if (end == reset_text || reset <= 0)
+		return -1;
+	if (reset < 1e11)
+		reset *= 1000.0;
+	return (reset > now_ms) ? reset - now_ms : -1;
+}
+
 /* milliseconds to wait as the response's headers ask; <0 when they don't */
 static double
 header_retry_delay_ms(const Attempt *a)
@@ -564,19 +583,7 @@ header_retry_delay_ms(const Attempt *a)
 		}
 	}
 	if (a->ratelimit_reset[0] != '\0')
-	{
-		char	   *end;
-		double		reset = strtod(a->ratelimit_reset, &end);
-
-		if (end != a->ratelimit_reset && reset > 0)
-		{
-			/* OpenRouter sends epoch milliseconds; accept epoch seconds too */
-			if (reset < 1e11)
-				reset *= 1000.0;
-			/* a reset time already past (clocks differ) says nothing: back off */
-			return (reset > now_ms) ? reset - now_ms : -1;
-		}
-	}
+		return or_reset_delay_ms(a->ratelimit_reset);
 	return -1;
 }
 
