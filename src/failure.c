@@ -15,8 +15,8 @@
 
 #include "jsonb_util.h"
 
-OrOnError
-or_parse_on_error(text *on_error)
+static OrOnError
+parse_on_error(text *on_error)
 {
 	char	   *value;
 
@@ -43,7 +43,7 @@ or_parse_on_error(text *on_error)
 OrOnError
 or_effective_on_error(text *on_error)
 {
-	OrOnError	given = or_parse_on_error(on_error);
+	OrOnError	given = parse_on_error(on_error);
 
 	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : given;
 }

@@ -68,7 +68,6 @@ typedef enum OrOnError
 	OR_ON_ERROR_IGNORE
 } OrOnError;
 
-extern OrOnError or_parse_on_error(text *on_error);
 extern OrOnError or_effective_on_error(text *on_error);
 extern OrFailure *or_failure_new(const char *sqlstate, const char *code_name,
 								 bool retryable, const char *fmt,...) pg_attribute_printf(4, 5);
@@ -144,8 +143,6 @@ typedef struct OrExchange
 	void	   *engine_state;	/* private to transport.c */
 } OrExchange;
 
-extern void or_perform(OrExchange **exchanges, int count, int max_in_flight,
-					   const OrClientConfig *config);
 extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
 extern double or_epoch_ms(void);
 extern double or_reset_delay_ms(const char *reset_text);

@@ -917,7 +917,7 @@ run_batch(Batch *b)
 	}
 }
 
-void
+static void
 or_perform(OrExchange **exchanges, int count, int max_in_flight,
 		   const OrClientConfig *config)
 {
