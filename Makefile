@@ -23,26 +23,26 @@ OBJS = \
 	src/tool_invoke.o \
 	src/tool_messages.o
 
-# The install script is assembled from its parts (sql/*.part.sql follow the core).
-DATA_built = openrouter--1.0.sql
+# The extension's SQL: the 1.0 install script, frozen as released, and one
+# upgrade script per release after it.  CREATE EXTENSION installs 1.0 and
+# follows the upgrade path to default_version, as contrib modules do, so a
+# fresh install and an upgraded one run the same statements.
+DATA = sql/openrouter--1.0.sql sql/openrouter--1.0--1.1.sql
 PGFILEDESC = "openrouter - OpenRouter chat completions from SQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)
 PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 
-# Regression tests (pg_regress): sql/<name>.sql against expected/<name>.out.
+# Regression tests (pg_regress): test/regress/sql/<name>.sql against
+# test/regress/expected/<name>.out.
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
 REGRESS = setup arguments chat errors retries on_error keys seed batch computed tools generated
-REGRESS_OPTS = --load-extension=openrouter
+REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
-
-# after the include, so that "all" stays the default goal
-openrouter--1.0.sql: sql/openrouter--1.0.sql $(sort $(wildcard sql/*.part.sql))
-	cat $^ > $@

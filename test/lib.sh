@@ -9,6 +9,7 @@
 #   OR_STANDIN_PORT 18431                 stand-in, plain HTTP
 #   OR_STANDIN_TLS_PORT 18432             stand-in, HTTPS (self-signed CA)
 #   OR_PGUSER_OS   postgres               OS user that runs the cluster
+#   PG_CONFIG      pg_config              the PostgreSQL installation to build for and test
 
 OR_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OR_WORK=${OR_WORK:-/tmp/openrouter-work}
@@ -16,7 +17,8 @@ OR_PGPORT=${OR_PGPORT:-55432}
 OR_STANDIN_PORT=${OR_STANDIN_PORT:-18431}
 OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18432}
 OR_PGUSER_OS=${OR_PGUSER_OS:-postgres}
-OR_PGBIN=${OR_PGBIN:-$(pg_config --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
+export PG_CONFIG=${PG_CONFIG:-pg_config}
+OR_PGBIN=${OR_PGBIN:-$($PG_CONFIG --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)}
 
 export PGHOST="$OR_WORK/socket" PGPORT="$OR_PGPORT" PGUSER=postgres PGDATABASE=postgres
 export STANDIN_URL="http://127.0.0.1:$OR_STANDIN_PORT/api/v1"

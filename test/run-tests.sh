@@ -72,12 +72,12 @@ or_log "TAP suites (prove)"
 export TESTDIR="$OR_WORK/tap"
 mkdir -p "$TESTDIR"
 [ "$(id -u)" = 0 ] && chown "$OR_PGUSER_OS" "$TESTDIR"
-PERL_LIB="$(pg_config --pkglibdir)/pgxs/src/test/perl"
+PERL_LIB="$($PG_CONFIG --pkglibdir)/pgxs/src/test/perl"
 for t in test/t/*.pl; do
 	[ -e "$t" ] || continue
 	out="$OR_WORK/tap-$(basename "$t" .pl).log"
 	or_as_pguser env TESTDIR="$TESTDIR" PERL5LIB="$PERL_LIB:$OR_ROOT/test/t" \
-		PG_REGRESS="$(pg_config --pkglibdir)/pgxs/src/test/regress/pg_regress" prove -v "$t" > "$out" 2>&1
+		PG_REGRESS="$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" prove -v "$t" > "$out" 2>&1
 	rc=$?
 	if grep -q "skipped:" "$out" && [ $rc = 0 ]; then
 		record "tap: $(basename "$t") ($(grep -o 'skipped:.*' "$out" | head -1))" skip

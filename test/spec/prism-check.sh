@@ -109,7 +109,7 @@ received() { grep -c "Request received" "$log"; }
 echo "== running the regression suite's SQL files through Prism: $tests"
 start=$(date +%s)
 files=()
-for t in $tests; do files+=("sql/$t.sql"); done
+for t in $tests; do files+=("test/regress/sql/$t.sql"); done
 # PRISM_CHECK_EXTRA: more SQL files to run afterwards (e.g. to see a violation)
 for f in ${PRISM_CHECK_EXTRA:-}; do files+=("$f"); done
 for f in "${files[@]}"; do
