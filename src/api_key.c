@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "postmaster/autovacuum.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -191,9 +192,26 @@ OrClientConfig
 or_resolve_client_config(void)
 {
 	OrClientConfig config = {0};
-	StoredClient stored = stored_client();
+	StoredClient stored;
 	const char *source;
-	const char *key = choose_key(&stored, &source);
+	const char *key;
+
+	or_restore_refused_settings();
+
+	/*
+	 * ANALYZE, VACUUM FULL, CLUSTER, REINDEX, CREATE INDEX, REFRESH
+	 * MATERIALIZED VIEW and autovacuum evaluate expressions as the table's
+	 * owner, whoever runs them: a request there would make the owner pay for
+	 * someone else's command.
+	 */
+	if (InSecurityRestrictedOperation() || IsAutoVacuumWorkerProcess())
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE('O', 'R', 'K', '0', '2')),
+				 errmsg("OpenRouter requests cannot be sent during a maintenance command"),
+				 errdetail("Index builds, ANALYZE, VACUUM FULL, CLUSTER, REFRESH MATERIALIZED VIEW and autovacuum run as the table's owner, and a request would be paid with the owner's key."),
+				 errhint("Store the answers in a column (openrouter_add_computed_column), and index or materialize that column.")));
+	stored = stored_client();
+	key = choose_key(&stored, &source);
 
 	if (key != NULL)
 		config.api_key = pstrdup(key);

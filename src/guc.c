@@ -9,12 +9,25 @@
  * roles could read it (ALTER ROLE/DATABASE SET, function SET clauses,
  * postgresql.conf): only a session's own SET or connection options may
  * carry it.
+ *
+ * The superuser-only settings keep the administrator's value when a role
+ * that may not set them tries to at connection time (PGOPTIONS="-c
+ * openrouter.proxy=") before the library is loaded: PostgreSQL then keeps
+ * the role's value in a placeholder that replaces the administrator's, and
+ * refuses it, with a WARNING, only when the library defines the setting,
+ * which would leave the built-in default in force.  See
+ * restore_administrator_values().
  */
 #include "openrouter.h"
 
 #include <limits.h>
 
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_db_role_setting.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 
 char	   *or_base_url = NULL;
 char	   *or_session_api_key = NULL;
@@ -86,9 +99,103 @@ check_header_value(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/* settings only a superuser may set: where requests go and how securely */
+static const char *const administrator_settings[] = {
+	"openrouter.base_url", "openrouter.ca_file", "openrouter.proxy"
+};
+
+#define N_ADMINISTRATOR_SETTINGS ((int) lengthof(administrator_settings))
+
+/* a value given before the library loaded may have been refused */
+static bool administrator_value_refused = false;
+
+/* the value the configuration files give a setting, or NULL */
+static char *
+configuration_file_value(const char *name)
+{
+	ConfigVariable *head = NULL;
+	ConfigVariable *tail = NULL;
+	char	   *value = NULL;
+
+	if (ConfigFileName != NULL)
+		(void) ParseConfigFile(ConfigFileName, false, NULL, 0, 0, LOG, &head, &tail);
+	if (DataDir != NULL)
+		(void) ParseConfigFile(PG_AUTOCONF_FILENAME, false, NULL, 0, 0, LOG, &head, &tail);
+	for (ConfigVariable *item = head; item != NULL; item = item->next)
+	{
+		/* the last occurrence wins, as when the server reads the files */
+		if (item->value != NULL && pg_strcasecmp(item->name, name) == 0)
+		{
+			if (value != NULL)
+				pfree(value);
+			value = pstrdup(item->value);
+		}
+	}
+	FreeConfigVariables(head);
+	return value;
+}
+
+/*
+ * Apply again what the administrator set for the refused settings: the
+ * configuration files, then ALTER ROLE / ALTER DATABASE SET (whose sources
+ * outrank the files, as at connection time).  Needs a transaction, for the
+ * catalog.
+ */
+static void
+restore_administrator_values(void)
+{
+	Relation	settings;
+	Snapshot	snapshot;
+	Oid			role = GetSessionUserId();
+
+	administrator_value_refused = false;
+	for (int i = 0; i < N_ADMINISTRATOR_SETTINGS; i++)
+	{
+		char	   *value = configuration_file_value(administrator_settings[i]);
+
+		if (value != NULL)
+			(void) set_config_option(administrator_settings[i], value, PGC_SIGHUP,
+									 PGC_S_FILE, GUC_ACTION_SET, true, 0, false);
+	}
+	if (!OidIsValid(MyDatabaseId))
+		return;
+	settings = table_open(DbRoleSettingRelationId, AccessShareLock);
+	snapshot = RegisterSnapshot(GetCatalogSnapshot(DbRoleSettingRelationId));
+	ApplySetting(snapshot, MyDatabaseId, role, settings, PGC_S_DATABASE_USER);
+	ApplySetting(snapshot, InvalidOid, role, settings, PGC_S_USER);
+	ApplySetting(snapshot, MyDatabaseId, InvalidOid, settings, PGC_S_DATABASE);
+	ApplySetting(snapshot, InvalidOid, InvalidOid, settings, PGC_S_GLOBAL);
+	UnregisterSnapshot(snapshot);
+	table_close(settings, AccessShareLock);
+}
+
+/*
+ * Before any request: if a connection-time value of a superuser-only
+ * setting was refused when the library was loaded outside a transaction
+ * (session_preload_libraries), restore the administrator's values now.
+ */
+void
+or_restore_refused_settings(void)
+{
+	if (administrator_value_refused)
+		restore_administrator_values();
+}
+
 void
 or_define_gucs(void)
 {
+	/*
+	 * A value given before the library was loaded may be refused when the
+	 * setting is defined below, and a refused value may equal the built-in
+	 * default, so any such value calls for the administrator's values to be
+	 * applied again (which changes nothing where none was refused).
+	 */
+	for (int i = 0; i < N_ADMINISTRATOR_SETTINGS; i++)
+	{
+		if (GetConfigOption(administrator_settings[i], true, false) != NULL)
+			administrator_value_refused = true;
+	}
+
 	DefineCustomStringVariable("openrouter.base_url",
 							   "Base URL of the OpenRouter API.",
 							   "Requests go to {base_url}/chat/completions with the API key attached.",
@@ -212,4 +319,7 @@ or_define_gucs(void)
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");
+
+	if (administrator_value_refused && IsTransactionState())
+		restore_administrator_values();
 }

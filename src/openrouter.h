@@ -40,6 +40,7 @@ extern int	or_requests_per_minute;
 extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
 
 extern void or_define_gucs(void);
+extern void or_restore_refused_settings(void);
 
 /* ---------- failure.c ---------- */
 
