@@ -21,7 +21,11 @@ OBJS = \
 	src/tool_response.o \
 	src/tool_arguments.o \
 	src/tool_invoke.o \
-	src/tool_messages.o
+	src/tool_messages.o \
+	src/shared_state.o \
+	src/ledger.o \
+	src/worker.o \
+	src/worker_sql.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one
 # upgrade script per release after it.  CREATE EXTENSION installs 1.0 and

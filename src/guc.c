@@ -19,6 +19,7 @@
  * restore_administrator_values().
  */
 #include "openrouter.h"
+#include "ledger.h"
 
 #include <limits.h>
 
@@ -317,6 +318,22 @@ or_define_gucs(void)
 							 false,
 							 PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("openrouter.usage_ledger",
+							 "Records every request in the usage ledger (openrouter_usage).",
+							 "Needs the library in shared_preload_libraries; server-wide, so that no role can hide its own spending.",
+							 &or_usage_ledger,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.usage_retention",
+							"How long the usage ledger keeps a record (0: forever).",
+							"The background worker removes older records once an hour.",
+							&or_usage_retention_days,
+							90, 0, 100000,
+							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");
 

@@ -2,13 +2,21 @@
  * openrouter.c
  *		Module entry: the library's magic block and its load-time setup.
  *
- * Nothing here needs shared_preload_libraries: the library is loaded by the
- * first call of one of its functions, defines its settings then, and starts
- * its transfer engine on the first request (transport.c).
+ * The library works when loaded by the first call of one of its functions:
+ * it defines its settings then, and starts its transfer engine on the first
+ * request.  Loaded at server start (shared_preload_libraries), it also
+ * claims its shared memory (shared_state.c) and registers its background
+ * workers (worker.c), which what lives outside a caller's transaction needs:
+ * the usage ledger (ledger.c).
  */
-#include "openrouter.h"
+#include "postgres.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
+
+#include "openrouter.h"
+#include "shared_state.h"
+#include "worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -18,4 +26,9 @@ void
 _PG_init(void)
 {
 	or_define_gucs();
+	if (process_shared_preload_libraries_in_progress)
+	{
+		or_shared_state_install_hooks();
+		or_register_launcher();
+	}
 }

@@ -24,6 +24,7 @@
  * on every path, including an ERROR thrown while waiting (PG_FINALLY).
  */
 #include "openrouter.h"
+#include "ledger.h"
 
 #include <math.h>
 
@@ -979,6 +980,35 @@ or_perform(OrExchange **exchanges, int count, int max_in_flight,
 	pfree(b.idle_attempts);
 }
 
+/* what each request of a finished batch cost, into the usage ledger */
+static void
+record_usage(OrExchange **exchanges, int count)
+{
+	for (int i = 0; i < count; i++)
+	{
+		OrExchange *x = exchanges[i];
+		OrUsageRecord record;
+
+		if (x->result == NULL && x->failure == NULL)
+			continue;			/* nothing arrived: cut short, or never sent */
+		or_usage_record_init(&record);
+		record.attempts = x->attempts;
+		record.latency_ms = -1;
+		if (x->failure != NULL)
+		{
+			memcpy(record.failure, x->failure->sqlstate, sizeof(record.failure));
+			record.http_status = x->failure->http_status;
+			or_usage_from_response(&record, x->failure->response);
+		}
+		else
+		{
+			record.http_status = 200;
+			or_usage_from_response(&record, x->result);
+		}
+		or_ledger_write(&record);
+	}
+}
+
 /*
  * Send a batch with the current role's key, and wipe the key from memory
  * afterwards, whatever happens.
@@ -998,6 +1028,9 @@ or_send(OrExchange **exchanges, int count, int max_in_flight)
 	PG_FINALLY();
 	{
 		or_wipe_string(config.api_key);
+		/* also when a failure or a cancel cut the batch short */
+		if (or_ledger_active())
+			record_usage(exchanges, count);
 	}
 	PG_END_TRY();
 }

@@ -1,0 +1,52 @@
+/*
+ * shared_state.h
+ *		The extension's shared memory, present only when the library is in
+ *		shared_preload_libraries (see shared_state.c).
+ */
+#ifndef OPENROUTER_SHARED_STATE_H
+#define OPENROUTER_SHARED_STATE_H
+
+#include "postgres.h"
+
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+
+/* most databases with a worker at once */
+#define OR_MAX_DATABASE_WORKERS 64
+
+/* one database's worker, as the launcher and the backends of that database see it */
+typedef struct OrDatabaseWorker
+{
+	Oid			database;		/* InvalidOid: slot unused */
+	pid_t		pid;			/* 0 while not running */
+	Latch	   *latch;			/* set to wake it; NULL while not running */
+} OrDatabaseWorker;
+
+/* a backend's spool file (ledger.c): who writes it, while it lives */
+typedef struct OrSpoolWriter
+{
+	pid_t		pid;			/* 0: slot unused */
+	TimestampTz session_start;	/* with the pid, names the file */
+} OrSpoolWriter;
+
+typedef struct OrSharedState
+{
+	LWLock	   *lock;			/* protects everything below */
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		recheck_databases;	/* a database may have gained the extension */
+	OrDatabaseWorker workers[OR_MAX_DATABASE_WORKERS];
+	int			n_spool_writers;	/* MaxBackends + 1, indexed by BackendId */
+	OrSpoolWriter spool_writers[FLEXIBLE_ARRAY_MEMBER];
+} OrSharedState;
+
+/* NULL unless the library was preloaded and shared memory is attached */
+extern OrSharedState *or_shared;
+
+extern void or_shared_state_install_hooks(void);
+extern void or_require_shared_state(const char *feature);
+extern OrDatabaseWorker *or_database_worker_slot(Oid database, bool create);
+extern void or_wake_database_worker(Oid database);
+extern void or_wake_launcher(void);
+
+#endif							/* OPENROUTER_SHARED_STATE_H */
