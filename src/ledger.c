@@ -34,6 +34,7 @@
 #include "storage/ipc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -78,6 +79,9 @@ typedef struct SpoolRecordFixed
 /* this backend's spool file */
 static int	spool_fd = -1;
 static bool spool_warned = false;
+
+/* the worker's memory for one round of ingestion */
+static MemoryContext ingest_context = NULL;
 
 void
 or_usage_record_init(OrUsageRecord *record)
@@ -311,7 +315,7 @@ writer_is_live(pid_t pid, TimestampTz session_start)
 	return live;
 }
 
-/* this database's spool files */
+/* this database's spool files, allocated in the current memory context */
 static List *
 spool_files(void)
 {
@@ -562,6 +566,7 @@ or_ledger_ingest(void)
 	char	   *log_table;
 	char	   *progress;
 	SPIPlanPtr	insert;
+	MemoryContext oldcontext;
 	Oid			argtypes[N_USAGE_COLUMNS] = {
 		TIMESTAMPTZOID, OIDOID, OIDOID,
 		TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
@@ -569,6 +574,12 @@ or_ledger_ingest(void)
 		FLOAT8OID, INT4OID, INT4OID, TEXTOID, BOOLOID
 	};
 	ListCell   *lc;
+
+	/* the list of files outlives the transaction: it says what to remove after it */
+	if (ingest_context == NULL)
+		ingest_context = AllocSetContextCreate(TopMemoryContext, "openrouter ledger ingestion",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(ingest_context);
 
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -583,7 +594,9 @@ or_ledger_ingest(void)
 		return -1;
 	}
 
+	oldcontext = MemoryContextSwitchTo(ingest_context);
 	files = spool_files();
+	MemoryContextSwitchTo(oldcontext);
 	insert = SPI_prepare(psprintf("INSERT INTO %s (finished_at, role_id, table_oid, column_name,"
 								  " model_requested, model_served, provider, generation_id, cost,"
 								  " prompt_tokens, completion_tokens, reasoning_tokens, cached_tokens,"
@@ -601,7 +614,11 @@ or_ledger_ingest(void)
 
 		records += ingest_file(file, insert, progress, &whole);
 		if (whole && !file->live)
+		{
+			oldcontext = MemoryContextSwitchTo(ingest_context);
 			finished = lappend(finished, file);
+			MemoryContextSwitchTo(oldcontext);
+		}
 	}
 	SPI_finish();
 	PopActiveSnapshot();
@@ -648,6 +665,12 @@ or_ledger_expire(void)
 
 	if (or_usage_retention_days <= 0)
 		return 0;
+	/* the list of files outlives the transaction: it says what to remove after it */
+	if (ingest_context == NULL)
+		ingest_context = AllocSetContextCreate(TopMemoryContext, "openrouter ledger ingestion",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContextReset(ingest_context);
+
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
