@@ -196,19 +196,24 @@ or_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("openrouter.on_error",
-							 "Overrides the on_error argument of every call (empty: the argument decides).",
-							 "The computed-column functions set it to the column's on_error while they compute.",
+							 "The on_error of calls that pass none (empty: 'abort').",
+							 "An explicit on_error argument always wins; inside a computed column, the column's on_error is the default.",
 							 &or_on_error_setting,
 							 -1, on_error_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
+	/*
+	 * Only read by the PL/pgSQL of the 1.0 install script (a database not yet
+	 * updated to 1.1 keeps working with this library); 1.1 ignores it.
+	 */
 	DefineCustomBoolVariable("openrouter.computing",
-							 "Set while the computed-column functions write answers (internal).",
-							 "The computed columns' UPDATE triggers leave those UPDATEs alone.",
+							 "Obsolete since 1.1, ignored.",
+							 NULL,
 							 &or_computing,
 							 false,
-							 PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
 							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");
