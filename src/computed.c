@@ -580,8 +580,15 @@ compute_chunk(Oid ns, const OrComputedColumn *cc, const char *table,
 	char	   *prefetch;
 
 	values[0] = tid_array(ctids, n);
-	run_sql(psprintf("SELECT ctid FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
-					 " FOR NO KEY UPDATE SKIP LOCKED", table),
+	/*
+	 * Lock the rows, skipping those another transaction holds.  A row that
+	 * was updated since the caller read its ctid is locked in its new version:
+	 * that version has a ctid not asked for, and is left out too (whoever
+	 * updated it computed it).
+	 */
+	run_sql(psprintf("SELECT l.ctid FROM (SELECT ctid FROM ONLY %s"
+					 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1) FOR NO KEY UPDATE SKIP LOCKED) l"
+					 " WHERE l.ctid OPERATOR(pg_catalog.=) ANY ($1)", table),
 			1, types, values, NULL);
 	locked = spi_ctids(CurrentMemoryContext, &nlocked);
 	SPI_freetuptable(SPI_tuptable);
@@ -1216,8 +1223,11 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 			appendStringInfo(&next_sql, "t.%s %s $%d AND ", key.columns[j], key.equal[j], j + 1);
 		appendStringInfo(&next_sql, "t.%s %s $%d)", key.columns[i], key.greater[i], i + 1);
 	}
-	appendStringInfo(&next_sql, ") ORDER BY %s LIMIT %d", order.data, chunk_size);
-	appendStringInfo(&first_sql, " ORDER BY %s LIMIT %d", order.data, chunk_size);
+	/* rows another run holds are skipped here already */
+	appendStringInfo(&next_sql, ") ORDER BY %s LIMIT %d FOR NO KEY UPDATE OF t SKIP LOCKED",
+					 order.data, chunk_size);
+	appendStringInfo(&first_sql, " ORDER BY %s LIMIT %d FOR NO KEY UPDATE OF t SKIP LOCKED",
+					 order.data, chunk_size);
 
 	last_key_context = AllocSetContextCreate(procedure, "openrouter_backfill key",
 											 ALLOCSET_SMALL_SIZES);
