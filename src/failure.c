@@ -53,7 +53,11 @@ OrOnError
 or_effective_on_error(text *on_error)
 {
 	if (on_error != NULL)
-		return parse_on_error(on_error);
+	{
+		OrOnError	given = parse_on_error(on_error);
+
+		return or_on_error_overrides() ? (OrOnError) or_on_error_setting : given;
+	}
 	if (context_on_error >= 0)
 		return (OrOnError) context_on_error;
 	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : OR_ON_ERROR_ABORT;

@@ -9,12 +9,26 @@
  * roles could read it (ALTER ROLE/DATABASE SET, function SET clauses,
  * postgresql.conf): only a session's own SET or connection options may
  * carry it.
+ *
+ * openrouter.on_error is the default of calls that pass no on_error.  A
+ * database whose extension is still at 1.0's SQL (updated library, no ALTER
+ * EXTENSION UPDATE yet) gets 1.0's meaning, an override of every call, which
+ * its PL/pgSQL computed columns rely on: or_on_error_overrides().
  */
 #include "openrouter.h"
 
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 
 char	   *or_base_url = NULL;
 char	   *or_session_api_key = NULL;
@@ -38,6 +52,49 @@ static const struct config_enum_entry on_error_options[] = {
 	{"ignore", OR_ON_ERROR_IGNORE, false},
 	{NULL, 0, false}
 };
+
+/*
+ * Does openrouter.on_error override explicit on_error arguments?  Only while
+ * the installed extension is 1.0 (checked once per transaction).
+ */
+bool
+or_on_error_overrides(void)
+{
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	static bool overrides = false;
+	Oid			extension;
+
+	if (or_on_error_setting < 0)
+		return false;
+	if (checked_in == MyProc->lxid)
+		return overrides;
+	overrides = false;
+	extension = get_extension_oid("openrouter", true);
+	if (OidIsValid(extension))
+	{
+		Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(extension));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tuple = systable_getnext(scan);
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+											   RelationGetDescr(rel), &isnull);
+
+			overrides = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	checked_in = MyProc->lxid;
+	return overrides;
+}
 
 /*
  * A key may only come from the session itself.  PGC_S_TEST is what

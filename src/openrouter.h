@@ -41,6 +41,7 @@ extern int	or_requests_per_minute;
 extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
 
 extern void or_define_gucs(void);
+extern bool or_on_error_overrides(void);	/* 1.0's SQL: the setting overrides */
 
 /* ---------- failure.c ---------- */
 
