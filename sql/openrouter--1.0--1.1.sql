@@ -106,9 +106,10 @@ LANGUAGE C;
 COMMENT ON FUNCTION openrouter_computed_column_trigger() IS
 $$Internal: the statement-level trigger of a computed column: computes the rows an INSERT added or an UPDATE changed the inputs of, and refuses values written into computed columns. It can only be called as a trigger.$$;
 
-CREATE OR REPLACE FUNCTION openrouter_add_computed_column(
+DROP FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean);
+CREATE FUNCTION openrouter_add_computed_column(
     tbl regclass, column_name name, expression text, on_error text DEFAULT 'abort',
-    backfill boolean DEFAULT true)
+    backfill boolean DEFAULT true, adopt boolean DEFAULT false)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'openrouter_add_computed_column'
 LANGUAGE C VOLATILE;
@@ -128,8 +129,8 @@ CREATE OR REPLACE PROCEDURE openrouter_backfill(
 AS 'MODULE_PATHNAME', 'openrouter_backfill'
 LANGUAGE C;
 
-COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean) IS
-$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. The expression is bound now: names resolve under the current search_path, once. Every call of one statement runs concurrently (up to openrouter.max_concurrency). on_error is the default of the calls in the expression that pass none: 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). INSERT or UPDATE of the column's value is refused. The table needs a primary key; only its owner may call this. With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes. Returns the number of rows filled.$$;
+COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean, boolean) IS
+$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. The expression is bound now: names resolve under the current search_path, once. Every call of one statement runs concurrently (up to openrouter.max_concurrency). on_error is the default of the calls in the expression that pass none: 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). INSERT or UPDATE of the column's value is refused. The table needs a primary key; only its owner may call this. With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes. With adopt => true it takes over an existing column (e.g. after DROP EXTENSION, or one filled by hand), keeping its values and computing only its NULL cells. Returns the number of rows filled.$$;
 COMMENT ON FUNCTION openrouter_recompute(regclass, name, boolean) IS
 $$Computes a computed column again, and the computed columns that read it, for every row, or with errors_only only for the cells that failed (NULL, or {"error": ...} in jsonb columns). Rows that another run is computing are skipped. Returns the number of rows computed.$$;
 COMMENT ON FUNCTION openrouter_drop_computed_column(regclass, name) IS

@@ -982,7 +982,8 @@ compare_names(const ListCell *a, const ListCell *b)
 }
 
 /*
- * openrouter_add_computed_column(tbl, column_name, expression, on_error, backfill)
+ * openrouter_add_computed_column(tbl, column_name, expression, on_error, backfill, adopt)
+ *		(1.0's SQL declares it without adopt)
  */
 Datum
 openrouter_add_computed_column(PG_FUNCTION_ARGS)
@@ -993,6 +994,8 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	char	   *expression = text_arg(fcinfo, 2, "expression");
 	OrOnError	on_error = on_error_arg(fcinfo, 3);
 	bool		backfill = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
+	bool		adopt = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	AttrNumber	adopted;
 	BoundExpression bound;
 	List	   *existing;
 	ListCell   *lc;
@@ -1009,12 +1012,40 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 
 	check_table_owner(relid);
 	(void) primary_key(relid);
-	if (get_attnum(relid, column) != InvalidAttrNumber)
+	adopted = get_attnum(relid, column);
+	if (adopted != InvalidAttrNumber && !adopt)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_COLUMN),
 				 errmsg("column \"%s\" of relation %s already exists", column,
+						table_for_message(relid)),
+				 errhint("Pass adopt => true to make the existing column a computed column, keeping its values.")));
+	if (adopted == InvalidAttrNumber && adopt)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", column,
+						table_for_message(relid)),
+				 errdetail("adopt => true takes over an existing column.")));
+	if (adopted != InvalidAttrNumber && or_computed_columns(ns, relid, column) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of relation %s is a computed column already", column,
 						table_for_message(relid))));
 	bound = bind_expression(relid, expression);
+	if (adopted != InvalidAttrNumber)
+	{
+		Oid			column_type = get_atttype(relid, adopted);
+
+		if (bms_is_member(adopted, bound.attnos))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("the expression of computed column \"%s\" cannot read that column", column)));
+		if (!can_coerce_type(1, &bound.type, &column_type, COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is of type %s but the expression is of type %s",
+							column, format_type_be(column_type), format_type_be(bound.type)),
+					 errhint("Cast the expression to the column's type.")));
+	}
 
 	/* transitive inputs: a computed column read by this one brings its own */
 	whole_row = bound.whole_row;
@@ -1034,8 +1065,9 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 		}
 	}
 
-	run_ddl(psprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quote_identifier(column),
-					 format_type_with_typemod(bound.type, bound.typmod)));
+	if (adopted == InvalidAttrNumber)
+		run_ddl(psprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quote_identifier(column),
+						 format_type_with_typemod(bound.type, bound.typmod)));
 	run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS openrouter_new_rows"
 					 " FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
 					 quote_identifier(trigger_name(position, "ins")), table,
@@ -1075,7 +1107,9 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	if (!backfill)
 		PG_RETURN_INT64(0);
 	cc = computed_column(ns, relid, column);
-	ctids = select_ctids(relid, "true", &n);
+	/* an adopted column keeps its values: only its empty cells are computed */
+	ctids = select_ctids(relid, adopted != InvalidAttrNumber
+						 ? psprintf("%s IS NULL", quote_identifier(column)) : "true", &n);
 	(void) or_compute_cells(ns, cc, ctids, n, &n, &counts);
 	PG_RETURN_INT64((int64) counts.computed);
 }

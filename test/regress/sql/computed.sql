@@ -274,6 +274,25 @@ RESET client_min_messages;
 SELECT count(*) FILTER (WHERE answer = 'Stand-in answer to: ' || prompt) AS answered FROM n_key;
 DROP TABLE "odd ""keys""", n_key, openrouter_new_rows, openrouter_old_rows;
 
+-- adopt => true: an existing column becomes a computed column, keeping its values
+CREATE TABLE adopted (id int PRIMARY KEY, prompt text, answer text, flag boolean);
+INSERT INTO adopted VALUES (1, 'kept', 'an answer paid for earlier'), (2, 'missing', NULL);
+SELECT openrouter_add_computed_column('adopted', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$);
+SELECT (standin_stats()->>'requests')::int AS before \gset
+SELECT openrouter_add_computed_column('adopted', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
+  adopt => true) AS filled;
+SELECT (standin_stats()->>'requests')::int - :before - 1 AS requests_sent;
+SELECT id, answer FROM adopted ORDER BY id;
+UPDATE adopted SET prompt = 'kept, changed' WHERE id = 1;
+SELECT id, answer FROM adopted ORDER BY id;
+SELECT openrouter_add_computed_column('adopted', 'answer', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'nothing', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'flag', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'prompt', $$upper(prompt)$$, adopt => true);
+DROP TABLE adopted;
+
 -- only the documented API is callable by PUBLIC: of the functions described as
 -- internal, only the trigger functions (which cannot be called directly)
 SELECT p.oid::regprocedure AS internal_callable_by_public
