@@ -959,20 +959,12 @@ trigger_name(int position, const char *event)
 	return psprintf("openrouter_cc_%06d_%s", position, event);
 }
 
+/* on_error as given (never NULL here): failure.c checks it */
 static OrOnError
 on_error_arg(FunctionCallInfo fcinfo, int n)
 {
-	char	   *value = text_arg(fcinfo, n, "on_error");
-
-	if (strcmp(value, "abort") == 0)
-		return OR_ON_ERROR_ABORT;
-	if (strcmp(value, "ignore") == 0)
-		return OR_ON_ERROR_IGNORE;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid on_error value \"%s\"", value),
-			 errhint("Pass 'abort' to fail at the first error or 'ignore' to keep each failure in its cell.")));
-	pg_unreachable();
+	(void) text_arg(fcinfo, n, "on_error");
+	return or_effective_on_error(PG_GETARG_TEXT_PP(n));
 }
 
 static int
