@@ -33,6 +33,7 @@
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
@@ -828,6 +829,21 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 	StringInfoData sql;
 	ListCell   *lc;
 	int			i = 0;
+	List	   *written = NIL;
+
+	/* an UPDATE only needs checking for the computed columns it sets */
+	foreach(lc, columns)
+	{
+		OrComputedColumn *cc = lfirst(lc);
+		AttrNumber	attno = get_attnum(cc->relid, cc->column);
+
+		if (inserting || trigger->tg_updatedcols == NULL ||
+			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, trigger->tg_updatedcols))
+			written = lappend(written, cc);
+	}
+	if (written == NIL)
+		return;
+	columns = written;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -911,7 +927,9 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	register_transition_table(NEW_ROWS, relid, trigger->tg_newtable);
 	if (trigger->tg_oldtable != NULL)
 		register_transition_table(OLD_ROWS, relid, trigger->tg_oldtable);
-	refuse_hand_edits(trigger, columns, &key);
+	/* the first computed column's trigger checks them all, before anything is paid for */
+	if (cc == linitial(columns))
+		refuse_hand_edits(trigger, columns, &key);
 
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT t.ctid FROM " NEW_ROWS " n JOIN ONLY %s t ON %s",
