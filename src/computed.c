@@ -568,7 +568,7 @@ spi_ctids(MemoryContext context, int *n)
 
 /* One chunk: lock, prefetch every request at once, write. */
 static int
-compute_chunk(Oid ns, const OrComputedColumn *cc, const char *table,
+compute_chunk(const OrComputedColumn *cc, const char *table,
 			  const ItemPointerData *ctids, int n, ItemPointerData *written,
 			  OrComputeCounts *counts)
 {
@@ -633,7 +633,7 @@ compute_chunk(Oid ns, const OrComputedColumn *cc, const char *table,
 }
 
 ItemPointerData *
-or_compute_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctids,
+or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 				 int nctids, int *nwritten, OrComputeCounts *counts)
 {
 	ItemPointerData *written = palloc(sizeof(ItemPointerData) * Max(nctids, 1));
@@ -653,7 +653,7 @@ or_compute_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctid
 			elog(ERROR, "SPI_connect failed");
 		for (int start = 0; start < nctids; start += chunk)
 		{
-			*nwritten += compute_chunk(ns, cc, table, ctids + start,
+			*nwritten += compute_chunk(cc, table, ctids + start,
 									   Min(chunk, nctids - start), written + *nwritten,
 									   counts);
 		}
@@ -680,13 +680,13 @@ compute_with_dependents(Oid ns, const OrComputedColumn *cc, ItemPointerData *cti
 	List	   *all = or_computed_columns(ns, cc->relid, NULL);
 	ListCell   *lc;
 
-	ctids = or_compute_cells(ns, cc, ctids, n, &n, &counts);
+	ctids = or_compute_cells(cc, ctids, n, &n, &counts);
 	foreach(lc, all)
 	{
 		OrComputedColumn *dependent = lfirst(lc);
 
 		if (dependent->position > cc->position && reads_column(dependent, cc->column))
-			ctids = or_compute_cells(ns, dependent, ctids, n, &n, &dependent_counts);
+			ctids = or_compute_cells(dependent, ctids, n, &n, &dependent_counts);
 	}
 	return counts;
 }
@@ -953,7 +953,7 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	ctids = spi_ctids(caller, &n);
 	SPI_finish();
 
-	(void) or_compute_cells(ns, cc, ctids, n, &n, &counts);
+	(void) or_compute_cells(cc, ctids, n, &n, &counts);
 	return PointerGetDatum(NULL);
 }
 
@@ -1120,7 +1120,7 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	/* an adopted column keeps its values: only its empty cells are computed */
 	ctids = select_ctids(relid, adopted != InvalidAttrNumber
 						 ? psprintf("%s IS NULL", quote_identifier(column)) : "true", &n);
-	(void) or_compute_cells(ns, cc, ctids, n, &n, &counts);
+	(void) or_compute_cells(cc, ctids, n, &n, &counts);
 	PG_RETURN_INT64((int64) counts.computed);
 }
 
@@ -1329,7 +1329,7 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 			MemoryContextSwitchTo(spi);
 		}
 		have_last = true;
-		(void) or_compute_cells(ns, cc, ctids, n, &nwritten, &counts);
+		(void) or_compute_cells(cc, ctids, n, &nwritten, &counts);
 		done += counts.computed;
 		errors += counts.failed;
 		PopActiveSnapshot();

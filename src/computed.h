@@ -37,9 +37,10 @@ typedef struct OrComputeCounts
  * transaction: rows another transaction holds are skipped, the others are
  * locked before any request goes out.  Returns the ctids of the rows written
  * (their new versions, palloc'd; *nwritten of them) and adds to *counts.
- * ns: the extension's schema.
+ * Needs a transaction and a snapshot; runs the expression as the current
+ * user under the column's recorded search_path, with its on_error.
  */
-extern ItemPointerData *or_compute_cells(Oid ns, const OrComputedColumn *cc,
+extern ItemPointerData *or_compute_cells(const OrComputedColumn *cc,
 										 const ItemPointerData *ctids, int nctids,
 										 int *nwritten, OrComputeCounts *counts);
 
