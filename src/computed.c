@@ -80,6 +80,12 @@ extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
 #define TRIGGER_FUNCTION "openrouter_computed_column_trigger"
 /* the search_path under which expressions are deparsed: everything else is qualified */
 #define BINDING_PATH "pg_catalog, pg_temp"
+/*
+ * The name a bound expression calls its row by (whole-row and outer
+ * references), whatever the table is called now: renaming the table does not
+ * break it.
+ */
+#define ROW_ALIAS "openrouter_row"
 /* names of the transition tables in the trigger's own query */
 #define NEW_ROWS "openrouter$new"
 #define OLD_ROWS "openrouter$old"
@@ -471,7 +477,7 @@ bind_expression(Oid relid, const char *expression)
 	bound.attnos = walk.attnos;
 
 	nestlevel = pin_search_path(BINDING_PATH);
-	bound.expression = deparse_expression(expr, deparse_context_for(get_rel_name(relid), relid),
+	bound.expression = deparse_expression(expr, deparse_context_for(ROW_ALIAS, relid),
 										  false, false);
 	restore_search_path(nestlevel);
 	error_context_stack = callback.previous;
@@ -596,7 +602,8 @@ compute_chunk(const OrComputedColumn *cc, const char *table,
 	if (nlocked == 0)
 		return 0;
 
-	prefetch = psprintf("SELECT (%s) FROM ONLY %s WHERE ctid OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.tid[])",
+	prefetch = psprintf("SELECT (%s) FROM ONLY %s AS " ROW_ALIAS
+						" WHERE ctid OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.tid[])",
 						cc->expression, table, tid_array_literal(locked, nlocked));
 	/* prefetch reads under the active snapshot: one that sees this transaction's rows */
 	CommandCounterIncrement();
@@ -610,7 +617,8 @@ compute_chunk(const OrComputedColumn *cc, const char *table,
 	{
 		bool		isnull;
 
-		run_sql(psprintf("UPDATE ONLY %s SET %s = (%s) WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
+		run_sql(psprintf("UPDATE ONLY %s AS " ROW_ALIAS " SET %s = (%s)"
+						 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
 						 " RETURNING ctid, %s", table, quote_identifier(cc->column),
 						 cc->expression, failed_condition(cc->relid, cc->column, "")),
 				1, types, values, NULL);

@@ -249,7 +249,12 @@ SELECT openrouter_add_computed_column('wr', 'r',
 SELECT input_columns FROM openrouter_computed_columns WHERE table_name = 'wr'::regclass;
 UPDATE wr SET b = 'z';
 SELECT r FROM wr;
-DROP TABLE wr;
+-- (the bound expression calls the row openrouter_row: renaming the table breaks nothing)
+SELECT expression FROM openrouter_computed_columns WHERE table_name = 'wr'::regclass;
+ALTER TABLE wr RENAME TO wr_renamed;
+UPDATE wr_renamed SET a = 'w';
+SELECT r FROM wr_renamed;
+DROP TABLE wr_renamed;
 
 -- any legal identifier: keys named n, "a, b", with quotes and upper case;
 -- user tables named like the triggers' transition tables
