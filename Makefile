@@ -15,6 +15,7 @@ OBJS = \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
+	src/computed.o \
 	src/tool_json.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \

@@ -20,12 +20,6 @@ parse_on_error(text *on_error)
 {
 	char	   *value;
 
-	if (on_error == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("on_error must not be null"),
-				 errhint("Pass 'abort' to raise errors or 'ignore' to return them as {\"error\": ...}.")));
-
 	value = text_to_cstring(on_error);
 	if (strcmp(value, "abort") == 0)
 		return OR_ON_ERROR_ABORT;
@@ -39,13 +33,34 @@ parse_on_error(text *on_error)
 	pg_unreachable();
 }
 
-/* on_error as given, unless openrouter.on_error overrides it */
+/* the on_error of the computed column being computed (-1: none); see computed.c */
+static int	context_on_error = -1;
+
+int
+or_swap_context_on_error(int on_error)
+{
+	int			previous = context_on_error;
+
+	context_on_error = on_error;
+	return previous;
+}
+
+/*
+ * on_error as given; a call that passes none (NULL) takes it from its context:
+ * the computed column being computed, else openrouter.on_error, else 'abort'.
+ */
 OrOnError
 or_effective_on_error(text *on_error)
 {
-	OrOnError	given = parse_on_error(on_error);
+	if (on_error != NULL)
+	{
+		OrOnError	given = parse_on_error(on_error);
 
-	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : given;
+		return or_on_error_overrides() ? (OrOnError) or_on_error_setting : given;
+	}
+	if (context_on_error >= 0)
+		return (OrOnError) context_on_error;
+	return (or_on_error_setting >= 0) ? (OrOnError) or_on_error_setting : OR_ON_ERROR_ABORT;
 }
 
 /* append fmt and the caller's variadic arguments to a StringInfo */

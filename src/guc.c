@@ -17,17 +17,30 @@
  * refuses it, with a WARNING, only when the library defines the setting,
  * which would leave the built-in default in force.  See
  * restore_administrator_values().
+ *
+ * openrouter.on_error is the default of calls that pass no on_error.  A
+ * database whose extension is still at 1.0's SQL (updated library, no ALTER
+ * EXTENSION UPDATE yet) gets 1.0's meaning, an override of every call, which
+ * its PL/pgSQL computed columns rely on: or_on_error_overrides().
  */
 #include "openrouter.h"
 #include "ledger.h"
 
 #include <limits.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_db_role_setting.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 char	   *or_base_url = NULL;
@@ -52,6 +65,49 @@ static const struct config_enum_entry on_error_options[] = {
 	{"ignore", OR_ON_ERROR_IGNORE, false},
 	{NULL, 0, false}
 };
+
+/*
+ * Does openrouter.on_error override explicit on_error arguments?  Only while
+ * the installed extension is 1.0 (checked once per transaction).
+ */
+bool
+or_on_error_overrides(void)
+{
+	static LocalTransactionId checked_in = InvalidLocalTransactionId;
+	static bool overrides = false;
+	Oid			extension;
+
+	if (or_on_error_setting < 0)
+		return false;
+	if (checked_in == MyProc->lxid)
+		return overrides;
+	overrides = false;
+	extension = get_extension_oid("openrouter", true);
+	if (OidIsValid(extension))
+	{
+		Relation	rel = table_open(ExtensionRelationId, AccessShareLock);
+		ScanKeyData key;
+		SysScanDesc scan;
+		HeapTuple	tuple;
+
+		ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+					ObjectIdGetDatum(extension));
+		scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+		tuple = systable_getnext(scan);
+		if (HeapTupleIsValid(tuple))
+		{
+			bool		isnull;
+			Datum		version = heap_getattr(tuple, Anum_pg_extension_extversion,
+											   RelationGetDescr(rel), &isnull);
+
+			overrides = !isnull && strcmp(TextDatumGetCString(version), "1.0") == 0;
+		}
+		systable_endscan(scan);
+		table_close(rel, AccessShareLock);
+	}
+	checked_in = MyProc->lxid;
+	return overrides;
+}
 
 /*
  * A key may only come from the session itself.  PGC_S_TEST is what
@@ -304,19 +360,24 @@ or_define_gucs(void)
 							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("openrouter.on_error",
-							 "Overrides the on_error argument of every call (empty: the argument decides).",
-							 "The computed-column functions set it to the column's on_error while they compute.",
+							 "The on_error of calls that pass none (empty: 'abort').",
+							 "An explicit on_error argument always wins; inside a computed column, the column's on_error is the default.",
 							 &or_on_error_setting,
 							 -1, on_error_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
+	/*
+	 * Only read by the PL/pgSQL of the 1.0 install script (a database not yet
+	 * updated to 1.1 keeps working with this library); 1.1 ignores it.
+	 */
 	DefineCustomBoolVariable("openrouter.computing",
-							 "Set while the computed-column functions write answers (internal).",
-							 "The computed columns' UPDATE triggers leave those UPDATEs alone.",
+							 "Obsolete since 1.1, ignored.",
+							 NULL,
 							 &or_computing,
 							 false,
-							 PGC_USERSET, GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							 PGC_USERSET,
+							 GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL | GUC_DISALLOW_IN_FILE,
 							 NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("openrouter.usage_ledger",

@@ -12,6 +12,7 @@
  *   chat.c       the SQL entry point openrouter_chat()
  *   batch.c      openrouter_chat_batch(): many requests, concurrently
  *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL
+ *   computed.c   computed columns (computed.h)
  *   tool_*.c     SQL functions as tools (see tools.h for the list)
  */
 #ifndef OPENROUTER_H
@@ -41,6 +42,7 @@ extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
 
 extern void or_define_gucs(void);
 extern void or_restore_refused_settings(void);
+extern bool or_on_error_overrides(void);	/* 1.0's SQL: the setting overrides */
 
 /* ---------- failure.c ---------- */
 
@@ -70,6 +72,7 @@ typedef enum OrOnError
 } OrOnError;
 
 extern OrOnError or_effective_on_error(text *on_error);
+extern int	or_swap_context_on_error(int on_error);	/* -1: no context */
 extern OrFailure *or_failure_new(const char *sqlstate, const char *code_name,
 								 bool retryable, const char *fmt,...) pg_attribute_printf(4, 5);
 extern void or_failure_add_detail(OrFailure *failure, const char *fmt,...) pg_attribute_printf(2, 3);

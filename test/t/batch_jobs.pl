@@ -120,5 +120,69 @@ is($node->safe_psql('postgres',
 	't', 'pg_cron recorded the job as succeeded');
 $node->safe_psql('postgres', q{SELECT cron.unschedule('fill-cron-docs')});
 
+# --- concurrent runs on one column: each cell is paid for once, counts are exact
+$node->safe_psql('postgres', q{
+	CREATE TABLE race (id int PRIMARY KEY, body text);
+	INSERT INTO race SELECT i, 'race ' || i FROM generate_series(1, 3000) AS i;
+	SELECT openrouter_add_computed_column('race', 'summary',
+	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
+	  backfill => false);});
+
+# two sessions wait for one advisory lock, then start together
+sub run_together
+{
+	my ($sql) = @_;
+	my $gate = $node->background_psql('postgres');
+	$gate->query_safe('SELECT pg_advisory_lock(4242)');
+	my @runs;
+	for my $i (0, 1)
+	{
+		my %run = (out => '', err => '');
+		$run{h} = IPC::Run::start(
+			[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c',
+			  "SELECT pg_advisory_lock_shared(4242)", '-c', 'SET openrouter.max_concurrency = 16', '-c', $sql ],
+			'>', \$run{out}, '2>', \$run{err});
+		push @runs, \%run;
+	}
+	# both are waiting for the gate
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) = 2 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted});
+	$gate->query_safe('SELECT pg_advisory_unlock(4242)');
+	$gate->quit;
+	$_->{h}->finish for @runs;
+	return @runs;
+}
+
+my $before = stats()->{requests};
+my @runs = run_together(q{SELECT openrouter_recompute('race', 'summary')});
+my $after = stats()->{requests};
+my ($n1, $n2) = map { (split /\n/, $_->{out})[-1] } @runs;
+is($n1 + $n2, 3000, "two concurrent recomputes computed 3000 rows between them ($n1 + $n2)");
+is($after - $before - 1, 3000, 'and sent 3000 requests: none twice');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM race WHERE summary = 'Stand-in answer to: ' || body}),
+	'3000', 'every row has its answer');
+
+$node->safe_psql('postgres', q{
+	SELECT openrouter_drop_computed_column('race', 'summary');
+	SELECT openrouter_add_computed_column('race', 'summary',
+	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
+	  backfill => false);});
+$before = stats()->{requests};
+@runs = run_together(q{CALL openrouter_backfill('race', 'summary', chunk_size => 100)});
+$after = stats()->{requests};
+my ($done, $errors) = (0, 0);
+for my $run (@runs)
+{
+	my @progress = $run->{err} =~ /openrouter_backfill: (\d+) of \d+ rows \(\d+%\), (\d+) errors/g;
+	ok(@progress >= 2, 'a backfill reported its progress') or diag($run->{err});
+	$done += $progress[-2] // 0;
+	$errors += $progress[-1] // 0;
+}
+is($done, 3000, 'the two concurrent backfills report 3000 rows computed between them');
+is($errors, 0, 'and no errors, since no cell failed');
+is($after - $before - 1, 3000, 'they sent 3000 requests: none twice');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM race WHERE summary = 'Stand-in answer to: ' || body}),
+	'3000', 'every row has its answer');
+
 $node->stop;
 done_testing();

@@ -37,12 +37,20 @@ my $before = standin_stats($node)->{requests};
 my $after = standin_stats($node)->{requests};
 is($after - $before - 1, 3, 'restoring the generated column sent one request per row');
 
-is($node->safe_psql('restored', "$answer_ids comp"), $comp_ids,
+is($node->safe_psql('restored', "$answer_ids comp WHERE id <= 3"), $comp_ids,
 	'the computed column was restored as data: the same answers');
 isnt($node->safe_psql('restored', "$answer_ids gen"), $gen_ids,
 	'the generated column was computed again: new answers');
 is($node->safe_psql('restored', 'SELECT count(*) FROM openrouter_computed_columns'), '1',
 	'the computed column\'s definition was restored');
+is($node->safe_psql('restored', 'SELECT expression FROM openrouter_computed_columns'),
+	$node->safe_psql('postgres', 'SELECT expression FROM openrouter_computed_columns'),
+	'with its bound expression');
+$node->safe_psql('restored', q{
+	SET openrouter.api_key = 'sk-or-v1-restore-session';
+	INSERT INTO comp VALUES (4, 'fourth');});
+is($node->safe_psql('restored', q{SELECT response->'choices'->0->'message'->>'content' FROM comp WHERE id = 4}),
+	'Stand-in answer to: fourth', 'and computes rows inserted after the restore');
 
 # DROP EXTENSION ... CASCADE leaves nothing behind but the data (a generated
 # column that calls openrouter_chat goes with it, as CASCADE says)
@@ -53,7 +61,7 @@ is($node->safe_psql('restored', q{
 	     + (SELECT count(*) FROM pg_class WHERE relname LIKE 'openrouter%')
 	     + (SELECT count(*) FROM pg_event_trigger WHERE evtname LIKE 'openrouter%')}),
 	'0', 'DROP EXTENSION CASCADE leaves no trigger, function, table or event trigger');
-is($node->safe_psql('restored', "$answer_ids comp"), $comp_ids,
+is($node->safe_psql('restored', "$answer_ids comp WHERE id <= 3"), $comp_ids,
 	'and the computed column\'s answers stay, as plain data');
 
 # logical replication: the subscriber computes generated columns itself

@@ -125,11 +125,24 @@ DROP FUNCTION inbox_to_chain();
 UPDATE chain SET id = 11, topic = 'moved' WHERE id = 10;
 SELECT id, question FROM chain WHERE id = 11;
 
--- recomputing a column recomputes the columns that read it
+-- a computed column cannot be written by hand: UPDATE and INSERT are refused
 UPDATE chain SET question = 'edited by hand' WHERE id = 1;
-SELECT second_answer FROM chain WHERE id = 1;
+UPDATE chain SET topic = 'tides again', second_answer = 'edited by hand' WHERE id = 1;
+INSERT INTO chain (id, topic, question) VALUES (20, 'typed in', 'a hand-made question');
+SELECT id, topic, question FROM chain WHERE id IN (1, 20) ORDER BY id;
+UPDATE chain SET question = question WHERE id = 1;   -- writing the same value is no edit
+
+-- recomputing a column recomputes the columns that read it (two requests per row)
+SELECT (standin_stats()->>'requests')::int AS before \gset
 SELECT openrouter_recompute('chain', 'question') AS recomputed;
+SELECT (standin_stats()->>'requests')::int - :before - 1 AS requests_sent;
 SELECT question, second_answer FROM chain WHERE id = 1;
+
+-- SET openrouter.computing (1.0's internal switch) no longer suppresses recomputation
+SET openrouter.computing = on;
+UPDATE chain SET topic = 'glaciers' WHERE id = 1;
+RESET openrouter.computing;
+SELECT question FROM chain WHERE id = 1;
 
 -- a role that may insert (and select and update) the table gets its rows computed
 CREATE ROLE regress_writer;
@@ -164,13 +177,146 @@ SELECT openrouter_add_computed_column('chain', 'stolen', $$topic$$);
 DELETE FROM openrouter_computed_column;
 CREATE VIEW pg_temp.bait AS SELECT 1 AS col;
 INSERT INTO openrouter_computed_column VALUES ('pg_temp.bait', 'col', '1', 'abort', '{}', 1);
+UPDATE openrouter_computed_column SET on_error = 'ignore';
+SELECT 1 FROM openrouter_computed_column FOR UPDATE;
+SELECT 1 FROM openrouter_computed_column FOR KEY SHARE;
 SELECT count(*) AS visible_in_status FROM openrouter_computed_columns;
 DROP VIEW pg_temp.bait;
+-- a column on mallory's own temporary table, and a DROP of it, stay hers
+CREATE TEMPORARY TABLE mine (id int PRIMARY KEY, prompt text);
+SELECT openrouter_add_computed_column('mine', 'upper_prompt', $$upper(prompt)$$) AS filled;
 RESET ROLE;
+CREATE TABLE unrelated (id int);
+DROP TABLE unrelated;                  -- other roles' definitions never block a DROP
+SET ROLE regress_mallory;
+ALTER TABLE mine DROP COLUMN upper_prompt;
+SELECT count(*) AS mallorys_definitions FROM openrouter_computed_column WHERE table_oid = 'mine'::regclass;
+DROP TABLE mine;
+RESET ROLE;
+-- a row that names no live column (only a superuser can write one) is left out of the view
+INSERT INTO openrouter_computed_column (table_oid, column_name, expression, on_error, input_columns, position)
+VALUES ('pg_class', 'no_such', '1', 'abort', '{}', 1);
+SELECT count(*) AS bogus_in_status FROM openrouter_computed_columns WHERE table_name = 'pg_class'::regclass;
+DELETE FROM openrouter_computed_column WHERE table_oid = 'pg_class'::regclass;
 SELECT count(*) AS definitions_left FROM openrouter_computed_column WHERE table_oid = 'chain'::regclass;
 DROP ROLE regress_mallory;
 DROP OWNED BY regress_writer;
 DROP ROLE regress_writer;
+
+-- on_error: the column's is the default of the calls that pass none; an
+-- explicit one in the expression keeps its meaning; openrouter.on_error is a
+-- default, never an override
+CREATE TABLE explicit (id int PRIMARY KEY, prompt text);
+SELECT openrouter_add_computed_column('explicit', 'kept_error',
+  $$openrouter_chat(openrouter_messages(prompt), 'standin/status=402', on_error => 'ignore')$$) AS filled;
+INSERT INTO explicit VALUES (1, 'pay me');
+SELECT kept_error->'error'->>'sqlstate' AS sqlstate FROM explicit;
+SELECT openrouter_add_computed_column('explicit', 'strict',
+  $$openrouter_chat(openrouter_messages(prompt), 'standin/status=402', on_error => 'abort')$$,
+  on_error => 'ignore') AS filled;
+SELECT count(*) AS columns FROM openrouter_computed_columns WHERE table_name = 'explicit'::regclass;
+SET openrouter.on_error = 'ignore';
+SELECT openrouter_chat(:'hi', 'standin/status=402', on_error => 'abort');
+SELECT openrouter_chat(:'hi', 'standin/status=402')->'error'->>'sqlstate' AS defaulted;
+RESET openrouter.on_error;
+DROP TABLE explicit;
+
+-- expressions mean what they meant when defined: names are bound then
+CREATE SCHEMA regress_evil;
+CREATE FUNCTION shout(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT upper(t) || '!' $$;
+CREATE TABLE shouts (id int PRIMARY KEY, msg text);
+SELECT openrouter_add_computed_column('shouts', 'loud', $$shout(msg) || ' ' || length(msg)$$) AS filled;
+SELECT expression FROM openrouter_computed_columns WHERE table_name = 'shouts'::regclass;
+-- created later, and first in the inserting session's search_path
+CREATE FUNCTION regress_evil.shout(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'evil' $$;
+CREATE FUNCTION regress_evil.length(t text) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT -1 $$;
+SET search_path = regress_evil, public;
+INSERT INTO shouts VALUES (1, 'hi');
+UPDATE shouts SET msg = 'hey' WHERE id = 1;
+INSERT INTO shouts VALUES (2, 'ho');
+RESET search_path;
+SELECT id, loud FROM shouts ORDER BY id;
+DROP TABLE shouts;
+DROP SCHEMA regress_evil CASCADE;
+DROP FUNCTION shout(text);
+
+-- an expression that reads the whole row has every column as input
+CREATE TABLE wr (id int PRIMARY KEY, a text, b text);
+INSERT INTO wr VALUES (1, 'x', 'y');
+SELECT openrouter_add_computed_column('wr', 'r',
+  $$openrouter_chat(openrouter_messages((to_jsonb(wr) - 'r')::text), 'openai/gpt-4o-mini')
+    ->'choices'->0->'message'->>'content'$$) AS filled;
+SELECT input_columns FROM openrouter_computed_columns WHERE table_name = 'wr'::regclass;
+UPDATE wr SET b = 'z';
+SELECT r FROM wr;
+-- (the bound expression calls the row openrouter_row: renaming the table breaks nothing)
+SELECT expression FROM openrouter_computed_columns WHERE table_name = 'wr'::regclass;
+ALTER TABLE wr RENAME TO wr_renamed;
+UPDATE wr_renamed SET a = 'w';
+SELECT r FROM wr_renamed;
+DROP TABLE wr_renamed;
+
+-- any legal identifier: keys named n, "a, b", with quotes and upper case;
+-- user tables named like the triggers' transition tables
+CREATE TABLE openrouter_new_rows (x int);
+CREATE TABLE openrouter_old_rows (x int);
+CREATE TABLE "odd ""keys""" ("a, b" int, "N" text, n int, prompt text, PRIMARY KEY ("a, b", n));
+SELECT openrouter_add_computed_column('"odd ""keys"""', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
+  backfill => false) AS filled;
+INSERT INTO "odd ""keys""" VALUES (1, 'x', 1, 'p1'), (1, 'y', 2, 'p2'), (2, 'z', 1, NULL);
+UPDATE "odd ""keys""" SET prompt = 'p3' WHERE n = 2;
+UPDATE "odd ""keys""" SET prompt = 'p4' WHERE "a, b" = 2;
+SELECT * FROM "odd ""keys""" ORDER BY 1, 3;
+CREATE TABLE n_key (n int PRIMARY KEY, prompt text);
+INSERT INTO n_key SELECT i, 'n' || i FROM generate_series(1, 5) AS i;
+SELECT openrouter_add_computed_column('n_key', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
+  backfill => false) AS filled;
+SET client_min_messages = warning;     -- (progress notices show rates)
+CALL openrouter_backfill('n_key', 'answer', chunk_size => 2);
+RESET client_min_messages;
+SELECT count(*) FILTER (WHERE answer = 'Stand-in answer to: ' || prompt) AS answered FROM n_key;
+DROP TABLE "odd ""keys""", n_key, openrouter_new_rows, openrouter_old_rows;
+
+-- adopt => true: an existing column becomes a computed column, keeping its values
+CREATE TABLE adopted (id int PRIMARY KEY, prompt text, answer text, flag boolean);
+INSERT INTO adopted VALUES (1, 'kept', 'an answer paid for earlier'), (2, 'missing', NULL);
+SELECT openrouter_add_computed_column('adopted', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$);
+SELECT (standin_stats()->>'requests')::int AS before \gset
+SELECT openrouter_add_computed_column('adopted', 'answer',
+  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
+  adopt => true) AS filled;
+SELECT (standin_stats()->>'requests')::int - :before - 1 AS requests_sent;
+SELECT id, answer FROM adopted ORDER BY id;
+UPDATE adopted SET prompt = 'kept, changed' WHERE id = 1;
+SELECT id, answer FROM adopted ORDER BY id;
+SELECT openrouter_add_computed_column('adopted', 'answer', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'nothing', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'flag', $$prompt$$, adopt => true);
+SELECT openrouter_add_computed_column('adopted', 'prompt', $$upper(prompt)$$, adopt => true);
+DROP TABLE adopted;
+
+-- only the documented API is callable by PUBLIC: of the functions described as
+-- internal, only the trigger functions (which cannot be called directly)
+SELECT p.oid::regprocedure AS internal_callable_by_public
+FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'openrouter')
+  AND obj_description(p.oid, 'pg_proc') LIKE 'Internal%'
+  AND EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+              WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE')
+ORDER BY 1::text;
+SELECT openrouter_computed_column_trigger();
+-- every table, view and view column of the extension has a comment
+SELECT c.oid::regclass AS uncommented, a.attname
+FROM pg_class c JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid
+LEFT JOIN pg_attribute a ON c.relkind = 'v' AND a.attrelid = c.oid AND a.attnum > 0
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'openrouter')
+  AND (obj_description(c.oid, 'pg_class') IS NULL
+       OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL));
 
 -- dropping a computed column takes its triggers; dropping the table, its definitions
 SELECT openrouter_drop_computed_column('chain', 'second_answer');

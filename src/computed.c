@@ -1,0 +1,1352 @@
+/*
+ * computed.c
+ *		Computed columns (Pixeltable's add_computed_column): their definitions,
+ *		the binding of their expressions, the trigger that computes inserted and
+ *		updated rows, and the SQL entry points openrouter_add_computed_column,
+ *		openrouter_drop_computed_column, openrouter_recompute and
+ *		openrouter_backfill.
+ *
+ * Rules this file keeps:
+ * - Definitions (the table openrouter_computed_column) are written only here,
+ *   as the table's owner under SECURITY_RESTRICTED_OPERATION, after checking
+ *   that the caller owns the ordinary table and that the column is live.  No
+ *   role has INSERT, UPDATE or DELETE on it (nor can lock its rows).
+ * - An expression is bound when it is defined: parsed under the definer's
+ *   search_path and stored deparsed with every name that is not in pg_catalog
+ *   qualified.  It always runs under the search_path recorded with it (the
+ *   definer's, pg_catalog first and pg_temp last), never the caller's.
+ * - Whether an UPDATE is the extension's own is C state (writing_relid), set
+ *   around that UPDATE and restored on every path; no setting can fake it.
+ *   While a column is computed, its on_error is the default of every call in
+ *   its expression that passes no on_error (failure.c's context).
+ * - Cells are locked (FOR NO KEY UPDATE SKIP LOCKED) before their requests
+ *   go out: concurrent runs never pay twice for a cell, and each counts only
+ *   what it computed.
+ * - User names never meet internal ones: tables are named schema-qualified,
+ *   columns quoted, keys kept as lists of columns, and the trigger reads its
+ *   transition tables under names only its own query sees.
+ * or_compute_cells() is the one function that computes cells; everything
+ * else (trigger, recompute, backfill) chooses rows and calls it.
+ */
+#include "computed.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/sysattr.h"
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "parser/analyze.h"
+#include "parser/parse_coerce.h"
+#include "parser/parser.h"
+#include "tcop/tcopprot.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/queryenvironment.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(openrouter_add_computed_column);
+PG_FUNCTION_INFO_V1(openrouter_drop_computed_column);
+PG_FUNCTION_INFO_V1(openrouter_recompute);
+PG_FUNCTION_INFO_V1(openrouter_backfill);
+PG_FUNCTION_INFO_V1(openrouter_computed_column_trigger);
+PG_FUNCTION_INFO_V1(openrouter_computed_column_bind);
+
+/* prefetch.c's SQL entry point, called directly */
+extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
+
+#define DEFINITIONS_TABLE "openrouter_computed_column"
+#define TRIGGER_FUNCTION "openrouter_computed_column_trigger"
+/* the search_path under which expressions are deparsed: everything else is qualified */
+#define BINDING_PATH "pg_catalog, pg_temp"
+/*
+ * The name a bound expression calls its row by (whole-row and outer
+ * references), whatever the table is called now: renaming the table does not
+ * break it.
+ */
+#define ROW_ALIAS "openrouter_row"
+/* names of the transition tables in the trigger's own query */
+#define NEW_ROWS "openrouter$new"
+#define OLD_ROWS "openrouter$old"
+
+/* the table whose computed column this backend is writing now (InvalidOid: none) */
+static Oid	writing_relid = InvalidOid;
+
+/* ---------- small helpers ---------- */
+
+static char *
+qualified_table(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+									  get_rel_name(relid));
+}
+
+/* the extension's schema: where the SQL function being called lives */
+static Oid
+extension_schema(FunctionCallInfo fcinfo)
+{
+	return get_func_namespace(fcinfo->flinfo->fn_oid);
+}
+
+/* the table as the caller sees it, for messages (regclass output) */
+static char *
+table_for_message(Oid relid)
+{
+	return DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(relid)));
+}
+
+static Oid
+definitions_table(Oid ns)
+{
+	Oid			relid = get_relname_relid(DEFINITIONS_TABLE, ns);
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the openrouter extension's table of computed columns is missing"),
+				 errhint("Update the extension: ALTER EXTENSION openrouter UPDATE;")));
+	return relid;
+}
+
+/* Run a statement through SPI (connected by the caller); errors are raised. */
+static int
+run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls)
+{
+	/* never read-only: every statement sees what the previous ones wrote */
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+/* Run under a search_path until restore_search_path() (or the end of the (sub)transaction). */
+static int
+pin_search_path(const char *path)
+{
+	int			nestlevel = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
+static void
+restore_search_path(int nestlevel)
+{
+	AtEOXact_GUC(true, nestlevel);
+}
+
+static void
+check_table_owner(Oid relid)
+{
+	char		relkind = get_rel_relkind(relid);
+
+	if (relkind == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	if (relkind != RELKIND_RELATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s is not an ordinary table", table_for_message(relid)),
+				 errdetail("Computed columns are supported on ordinary tables only, not on views, foreign or partitioned tables.")));
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", table_for_message(relid)),
+				 errdetail("Computed columns are defined and dropped by the table's owner.")));
+}
+
+static char *
+text_arg(FunctionCallInfo fcinfo, int n, const char *what)
+{
+	if (PG_ARGISNULL(n))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return TextDatumGetCString(PG_GETARG_DATUM(n));
+}
+
+static Oid
+table_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tbl must not be null")));
+	return PG_GETARG_OID(0);
+}
+
+static char *
+column_arg(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column_name must not be null")));
+	return pstrdup(NameStr(*PG_GETARG_NAME(1)));
+}
+
+/* ---------- definitions ---------- */
+
+List *
+or_computed_columns(Oid ns, Oid relid, const char *column)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[2] = {REGCLASSOID, NAMEOID};
+	Datum		values[2];
+	char	   *sql;
+	List	   *result = NIL;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = column ? DirectFunctionCall1(namein, CStringGetDatum(column)) : (Datum) 0;
+	sql = psprintf("SELECT column_name::pg_catalog.text, expression, search_path, on_error,"
+				   " position, whole_row, input_columns::pg_catalog.text[]"
+				   " FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1%s ORDER BY position",
+				   quote_qualified_identifier(get_namespace_name(ns), DEFINITIONS_TABLE),
+				   column ? " AND column_name OPERATOR(pg_catalog.=) $2" : "");
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(sql, column ? 2 : 1, types, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *path = SPI_getvalue(tuple, desc, 3);
+		Datum		inputs = SPI_getbinval(tuple, desc, 7, &isnull);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+		OrComputedColumn *cc = palloc0(sizeof(OrComputedColumn));
+		Datum	   *elems;
+		int			nelems;
+
+		cc->relid = relid;
+		cc->column = SPI_getvalue(tuple, desc, 1);
+		cc->expression = SPI_getvalue(tuple, desc, 2);
+		/* a definition migrated from 1.0 without a path of its own */
+		cc->search_path = path ? pstrdup(path) : pstrdup(BINDING_PATH);
+		cc->on_error = strcmp(SPI_getvalue(tuple, desc, 4), "ignore") == 0
+			? OR_ON_ERROR_IGNORE : OR_ON_ERROR_ABORT;
+		cc->position = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
+		cc->whole_row = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+		deconstruct_array(DatumGetArrayTypeP(inputs), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, NULL, &nelems);
+		cc->ninputs = nelems;
+		cc->inputs = palloc(sizeof(char *) * Max(nelems, 1));
+		for (int j = 0; j < nelems; j++)
+			cc->inputs[j] = TextDatumGetCString(elems[j]);
+		result = lappend(result, cc);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return result;
+}
+
+static OrComputedColumn *
+computed_column(Oid ns, Oid relid, const char *column)
+{
+	List	   *found = or_computed_columns(ns, relid, column);
+
+	if (found == NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s is not a computed column",
+						column, table_for_message(relid)),
+				 errhint("See the view openrouter_computed_columns.")));
+	return linitial(found);
+}
+
+static bool
+reads_column(const OrComputedColumn *cc, const char *column)
+{
+	if (cc->whole_row)
+		return true;
+	for (int i = 0; i < cc->ninputs; i++)
+		if (strcmp(cc->inputs[i], column) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Write the definitions table as its owner.  The caller has checked what it
+ * writes; SECURITY_RESTRICTED_OPERATION keeps the owner's rights to this one
+ * statement.
+ */
+static void
+write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *values)
+{
+	Oid			table = definitions_table(ns);
+	Oid			owner;
+	Oid			saved_user;
+	int			saved_sec_context;
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(table));
+	char	   *sql;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for relation %u", table);
+	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
+	ReleaseSysCache(tuple);
+	sql = psprintf(sql_format, qualified_table(table));
+
+	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
+	SetUserIdAndSecContext(owner, saved_sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		run_sql(sql, nargs, types, values, NULL);
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_sec_context);
+	}
+	PG_END_TRY();
+}
+
+/* ---------- binding an expression ---------- */
+
+typedef struct InputWalk
+{
+	Index		level;			/* subquery depth */
+	Bitmapset  *attnos;
+	bool		whole_row;
+} InputWalk;
+
+static bool
+input_walker(Node *node, InputWalk *walk)
+{
+	if (node == NULL)
+		return false;
+	if (IsA(node, Var))
+	{
+		Var		   *var = (Var *) node;
+
+		if (var->varno == 1 && var->varlevelsup == walk->level)
+		{
+			if (var->varattno == 0)
+				walk->whole_row = true;
+			else if (var->varattno > 0)
+				walk->attnos = bms_add_member(walk->attnos, var->varattno);
+		}
+		return false;
+	}
+	if (IsA(node, Query))
+	{
+		bool		result;
+
+		walk->level++;
+		result = query_tree_walker((Query *) node, input_walker, walk, 0);
+		walk->level--;
+		return result;
+	}
+	return expression_tree_walker(node, input_walker, walk);
+}
+
+/* parser errors point into the expression, not into the caller's statement */
+static void
+expression_error_callback(void *arg)
+{
+	int			position = geterrposition();
+
+	if (position > 0)
+	{
+		errposition(0);
+		internalerrposition(position);
+		internalerrquery((const char *) arg);
+	}
+	else
+		errcontext("computed-column expression: %s", (const char *) arg);
+}
+
+typedef struct BoundExpression
+{
+	char	   *expression;		/* deparsed, names qualified */
+	char	   *search_path;	/* the definer's, pg_catalog first, pg_temp last */
+	Oid			type;
+	int32		typmod;
+	bool		whole_row;
+	Bitmapset  *attnos;			/* the columns it reads directly */
+} BoundExpression;
+
+static char *
+definer_search_path(void)
+{
+	List	   *path = fetch_search_path(false);
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "pg_catalog");
+	foreach(lc, path)
+	{
+		Oid			ns = lfirst_oid(lc);
+
+		if (ns == PG_CATALOG_NAMESPACE || isAnyTempNamespace(ns))
+			continue;
+		appendStringInfo(&buf, ", %s", quote_identifier(get_namespace_name(ns)));
+	}
+	appendStringInfoString(&buf, ", pg_temp");
+	return buf.data;
+}
+
+/*
+ * Parse an expression over the table's row, as the current role under the
+ * current search_path, and return it bound: deparsed under BINDING_PATH so
+ * that every function, operator and type outside pg_catalog is named with its
+ * schema.  A single expression only (no FROM, no aggregate, no set-returning
+ * function at the top).
+ */
+static BoundExpression
+bind_expression(Oid relid, const char *expression)
+{
+	ErrorContextCallback callback;
+	List	   *raw;
+	RawStmt    *stmt;
+	SelectStmt *select;
+	RangeVar   *table;
+	Query	   *query;
+	Node	   *expr;
+	InputWalk	walk = {0};
+	BoundExpression bound;
+	int			nestlevel;
+
+	callback.callback = expression_error_callback;
+	callback.arg = (void *) expression;
+	callback.previous = error_context_stack;
+	error_context_stack = &callback;
+
+	bound.search_path = definer_search_path();
+	raw = raw_parser(expression, RAW_PARSE_PLPGSQL_EXPR);
+	stmt = linitial_node(RawStmt, raw);
+	select = (SelectStmt *) stmt->stmt;
+	if (list_length(raw) != 1 || !IsA(select, SelectStmt) ||
+		list_length(select->targetList) != 1 || select->fromClause != NIL ||
+		select->whereClause != NULL || select->groupClause != NIL ||
+		select->havingClause != NULL || select->windowClause != NIL ||
+		select->sortClause != NIL || select->limitCount != NULL ||
+		select->limitOffset != NULL || select->lockingClause != NIL ||
+		select->distinctClause != NIL ||
+		((ResTarget *) linitial(select->targetList))->name != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYNTAX_ERROR),
+				 errmsg("the expression of a computed column must be one SQL expression"),
+				 errdetail("It was: %s", expression),
+				 errhint("Write an expression over the table's columns, such as openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini').")));
+	table = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+						 get_rel_name(relid), -1);
+	table->inh = false;
+	select->fromClause = list_make1(table);
+	query = parse_analyze_fixedparams(stmt, expression, NULL, 0, NULL);
+	if (query->hasAggs || query->hasWindowFuncs || query->hasTargetSRFs)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the expression of a computed column must give one value per row"),
+				 errdetail("Aggregates, window functions and set-returning functions are not allowed at its top level.")));
+	expr = (Node *) ((TargetEntry *) linitial(query->targetList))->expr;
+	if (exprType(expr) == UNKNOWNOID)
+		expr = coerce_to_target_type(NULL, expr, UNKNOWNOID, TEXTOID, -1,
+									 COERCION_ASSIGNMENT, COERCE_IMPLICIT_CAST, -1);
+	bound.type = exprType(expr);
+	bound.typmod = exprTypmod(expr);
+	(void) input_walker(expr, &walk);
+	bound.whole_row = walk.whole_row;
+	bound.attnos = walk.attnos;
+
+	nestlevel = pin_search_path(BINDING_PATH);
+	bound.expression = deparse_expression(expr, deparse_context_for(ROW_ALIAS, relid),
+										  false, false);
+	restore_search_path(nestlevel);
+	error_context_stack = callback.previous;
+	return bound;
+}
+
+/*
+ * openrouter_computed_column_bind(tbl regclass, expression text)
+ *		Internal (the 1.0 -> 1.1 upgrade binds the definitions it finds): the
+ *		bound expression, the search_path to run it under, whether it reads the
+ *		whole row, and the columns it reads directly.
+ */
+Datum
+openrouter_computed_column_bind(PG_FUNCTION_ARGS)
+{
+	Oid			relid = table_arg(fcinfo);
+	BoundExpression bound = bind_expression(relid, text_arg(fcinfo, 1, "expression"));
+	TupleDesc	desc;
+	Datum		values[4];
+	bool		nulls[4] = {false, false, false, false};
+	Datum	   *names;
+	int			n = 0;
+	int			attno = -1;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	names = palloc(sizeof(Datum) * (bms_num_members(bound.attnos) + 1));
+	while ((attno = bms_next_member(bound.attnos, attno)) >= 0)
+		names[n++] = DirectFunctionCall1(namein,
+										 CStringGetDatum(get_attname(relid, attno, false)));
+	values[0] = CStringGetTextDatum(bound.expression);
+	values[1] = CStringGetTextDatum(bound.search_path);
+	values[2] = BoolGetDatum(bound.whole_row);
+	values[3] = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false,
+												TYPALIGN_CHAR));
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* ---------- computing cells ---------- */
+
+static Datum
+tid_array(const ItemPointerData *ctids, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(&ctids[i]);
+	return PointerGetDatum(construct_array(elems, n, TIDOID, sizeof(ItemPointerData),
+										   false, TYPALIGN_SHORT));
+}
+
+static char *
+tid_array_literal(const ItemPointerData *ctids, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '{');
+	for (int i = 0; i < n; i++)
+		appendStringInfo(&buf, "%s\"(%u,%u)\"", i > 0 ? "," : "",
+						 ItemPointerGetBlockNumberNoCheck(&ctids[i]),
+						 (unsigned) ItemPointerGetOffsetNumberNoCheck(&ctids[i]));
+	appendStringInfoChar(&buf, '}');
+	return quote_literal_cstr(buf.data);
+}
+
+/* the SQL condition of a failed (or empty) cell */
+static char *
+failed_condition(Oid relid, const char *column, const char *prefix)
+{
+	AttrNumber	attno = get_attnum(relid, column);
+	const char *quoted = quote_identifier(column);
+
+	if (attno != InvalidAttrNumber && get_atttype(relid, attno) == JSONBOID)
+		return psprintf("(%s%s IS NULL OR %s%s OPERATOR(pg_catalog.?) 'error')",
+						prefix, quoted, prefix, quoted);
+	return psprintf("%s%s IS NULL", prefix, quoted);
+}
+
+/* collect the ctids (column 1) of an SPI result, in the caller's context */
+static ItemPointerData *
+spi_ctids(MemoryContext context, int *n)
+{
+	ItemPointerData *ctids = MemoryContextAlloc(context, sizeof(ItemPointerData) *
+												Max(SPI_processed, 1));
+	bool		isnull;
+
+	for (uint64 i = 0; i < SPI_processed; i++)
+		ctids[i] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																SPI_tuptable->tupdesc, 1, &isnull));
+	*n = (int) SPI_processed;
+	return ctids;
+}
+
+/* One chunk: lock, prefetch every request at once, write. */
+static int
+compute_chunk(const OrComputedColumn *cc, const char *table,
+			  const ItemPointerData *ctids, int n, ItemPointerData *written,
+			  OrComputeCounts *counts)
+{
+	Oid			types[1] = {TIDARRAYOID};
+	Datum		values[1];
+	ItemPointerData *locked;
+	int			nlocked;
+	Oid			saved_writing = writing_relid;
+	volatile int nwritten = 0;
+	char	   *prefetch;
+
+	values[0] = tid_array(ctids, n);
+	/*
+	 * Lock the rows, skipping those another transaction holds.  A row that
+	 * was updated since the caller read its ctid is locked in its new version:
+	 * that version has a ctid not asked for, and is left out too (whoever
+	 * updated it computed it).
+	 */
+	run_sql(psprintf("SELECT l.ctid FROM (SELECT ctid FROM ONLY %s"
+					 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1) FOR NO KEY UPDATE SKIP LOCKED) l"
+					 " WHERE l.ctid OPERATOR(pg_catalog.=) ANY ($1)", table),
+			1, types, values, NULL);
+	locked = spi_ctids(CurrentMemoryContext, &nlocked);
+	SPI_freetuptable(SPI_tuptable);
+	if (nlocked == 0)
+		return 0;
+
+	prefetch = psprintf("SELECT (%s) FROM ONLY %s AS " ROW_ALIAS
+						" WHERE ctid OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.tid[])",
+						cc->expression, table, tid_array_literal(locked, nlocked));
+	/* prefetch reads under the active snapshot: one that sees this transaction's rows */
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	(void) DirectFunctionCall1(openrouter_prefetch, CStringGetTextDatum(prefetch));
+	PopActiveSnapshot();
+
+	values[0] = tid_array(locked, nlocked);
+	writing_relid = cc->relid;
+	PG_TRY();
+	{
+		bool		isnull;
+
+		run_sql(psprintf("UPDATE ONLY %s AS " ROW_ALIAS " SET %s = (%s)"
+						 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
+						 " RETURNING ctid, %s", table, quote_identifier(cc->column),
+						 cc->expression, failed_condition(cc->relid, cc->column, "")),
+				1, types, values, NULL);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			written[nwritten++] = *(ItemPointer) DatumGetPointer(
+				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+				counts->failed++;
+		}
+		counts->computed += SPI_processed;
+		SPI_freetuptable(SPI_tuptable);
+	}
+	PG_FINALLY();
+	{
+		writing_relid = saved_writing;
+	}
+	PG_END_TRY();
+	return nwritten;
+}
+
+ItemPointerData *
+or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
+				 int nctids, int *nwritten, OrComputeCounts *counts)
+{
+	ItemPointerData *written = palloc(sizeof(ItemPointerData) * Max(nctids, 1));
+	int			chunk = Max(1000, 10 * or_max_concurrency);
+	int			previous_on_error;
+	int			nestlevel;
+	char	   *table = qualified_table(cc->relid);
+
+	*nwritten = 0;
+	if (nctids == 0)
+		return written;
+	nestlevel = pin_search_path(cc->search_path);
+	previous_on_error = or_swap_context_on_error((int) cc->on_error);
+	PG_TRY();
+	{
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		for (int start = 0; start < nctids; start += chunk)
+		{
+			*nwritten += compute_chunk(cc, table, ctids + start,
+									   Min(chunk, nctids - start), written + *nwritten,
+									   counts);
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		(void) or_swap_context_on_error(previous_on_error);
+	}
+	PG_END_TRY();
+	restore_search_path(nestlevel);
+	return written;
+}
+
+/*
+ * Compute a column for the given rows, then the computed columns that read
+ * it (in creation order), each for the rows the previous one wrote.
+ */
+static OrComputeCounts
+compute_with_dependents(Oid ns, const OrComputedColumn *cc, ItemPointerData *ctids, int n)
+{
+	OrComputeCounts counts = {0, 0};
+	OrComputeCounts dependent_counts = {0, 0};
+	List	   *all = or_computed_columns(ns, cc->relid, NULL);
+	ListCell   *lc;
+
+	ctids = or_compute_cells(cc, ctids, n, &n, &counts);
+	foreach(lc, all)
+	{
+		OrComputedColumn *dependent = lfirst(lc);
+
+		if (dependent->position > cc->position && reads_column(dependent, cc->column))
+			ctids = or_compute_cells(dependent, ctids, n, &n, &dependent_counts);
+	}
+	return counts;
+}
+
+/* The ctids of the rows of a table that meet a condition (SQL over its columns). */
+static ItemPointerData *
+select_ctids(Oid relid, const char *condition, int *n)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	ItemPointerData *ctids;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(psprintf("SELECT ctid FROM ONLY %s WHERE %s ORDER BY ctid",
+					 qualified_table(relid), condition), 0, NULL, NULL, NULL);
+	ctids = spi_ctids(caller, n);
+	SPI_finish();
+	return ctids;
+}
+
+/* ---------- the trigger ---------- */
+
+/* The primary key: its columns (quoted) and their equality operators. */
+typedef struct TableKey
+{
+	int			ncolumns;
+	AttrNumber *attnums;
+	char	  **columns;		/* quoted */
+	Oid		   *types;
+	char	  **equal;			/* "OPERATOR(schema.=)" */
+	char	  **less;			/* "OPERATOR(schema.<)" */
+	char	  **greater_equal;	/* "OPERATOR(schema.>=)" */
+	char	  **greater;		/* "OPERATOR(schema.>)" */
+} TableKey;
+
+static char *
+operator_sql(Oid opfamily, Oid type, int16 strategy)
+{
+	Oid			op = get_opfamily_member(opfamily, type, type, strategy);
+	HeapTuple	tuple;
+	Form_pg_operator form;
+	char	   *result;
+
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(op));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "no operator of strategy %d for type %u in family %u", strategy, type, opfamily);
+	form = (Form_pg_operator) GETSTRUCT(tuple);
+	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
+					  NameStr(form->oprname));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+static TableKey
+primary_key(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
+	Relation	index;
+	TableKey	key;
+
+	if (!OidIsValid(index_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has no primary key", table_for_message(relid)),
+				 errdetail("Computed columns find the rows an INSERT or UPDATE touched by their primary key."),
+				 errhint("Add one, e.g. ALTER TABLE ... ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.")));
+	index = index_open(index_oid, AccessShareLock);
+	key.ncolumns = index->rd_index->indnkeyatts;
+	key.attnums = palloc(sizeof(AttrNumber) * key.ncolumns);
+	key.columns = palloc(sizeof(char *) * key.ncolumns);
+	key.types = palloc(sizeof(Oid) * key.ncolumns);
+	key.equal = palloc(sizeof(char *) * key.ncolumns);
+	key.less = palloc(sizeof(char *) * key.ncolumns);
+	key.greater_equal = palloc(sizeof(char *) * key.ncolumns);
+	key.greater = palloc(sizeof(char *) * key.ncolumns);
+	for (int i = 0; i < key.ncolumns; i++)
+	{
+		Oid			family = index->rd_opfamily[i];
+		Oid			type = index->rd_opcintype[i];
+
+		key.attnums[i] = index->rd_index->indkey.values[i];
+		key.columns[i] = pstrdup(quote_identifier(get_attname(relid, key.attnums[i], false)));
+		key.types[i] = get_atttype(relid, key.attnums[i]);
+		key.equal[i] = operator_sql(family, type, BTEqualStrategyNumber);
+		key.less[i] = operator_sql(family, type, BTLessStrategyNumber);
+		key.greater_equal[i] = operator_sql(family, type, BTGreaterEqualStrategyNumber);
+		key.greater[i] = operator_sql(family, type, BTGreaterStrategyNumber);
+	}
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return key;
+}
+
+/* "a.k1 = b.k1 AND a.k2 = b.k2" */
+static char *
+key_join(const TableKey *key, const char *a, const char *b)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < key->ncolumns; i++)
+		appendStringInfo(&buf, "%s%s.%s %s %s.%s", i > 0 ? " AND " : "",
+						 a, key->columns[i], key->equal[i], b, key->columns[i]);
+	return buf.data;
+}
+
+/* "o.c::text IS DISTINCT FROM n.c::text" */
+static char *
+differs(const char *column)
+{
+	const char *quoted = quote_identifier(column);
+
+	return psprintf("o.%s::pg_catalog.text IS DISTINCT FROM n.%s::pg_catalog.text", quoted, quoted);
+}
+
+static void
+register_transition_table(const char *name, Oid relid, Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = (char *) name;
+	enr->md.reliddesc = relid;
+	enr->md.tupdesc = NULL;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	if (SPI_register_relation(enr) < 0)
+		elog(ERROR, "could not register a transition table");
+}
+
+/*
+ * Refuse a statement that writes a computed column itself: an INSERT with a
+ * value for it, or an UPDATE that changes it.
+ */
+static void
+refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
+{
+	bool		inserting = TRIGGER_FIRED_BY_INSERT(trigger->tg_event);
+	StringInfoData sql;
+	ListCell   *lc;
+	int			i = 0;
+	List	   *written = NIL;
+
+	/* an UPDATE only needs checking for the computed columns it sets */
+	foreach(lc, columns)
+	{
+		OrComputedColumn *cc = lfirst(lc);
+		AttrNumber	attno = get_attnum(cc->relid, cc->column);
+
+		if (inserting || trigger->tg_updatedcols == NULL ||
+			bms_is_member(attno - FirstLowInvalidHeapAttributeNumber, trigger->tg_updatedcols))
+			written = lappend(written, cc);
+	}
+	if (written == NIL)
+		return;
+	columns = written;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	foreach(lc, columns)
+	{
+		OrComputedColumn *cc = lfirst(lc);
+
+		if (inserting)
+			appendStringInfo(&sql, "%spg_catalog.bool_or(n.%s IS NOT NULL)", i++ > 0 ? ", " : "",
+							 quote_identifier(cc->column));
+		else
+			appendStringInfo(&sql, "%spg_catalog.bool_or(%s)", i++ > 0 ? ", " : "", differs(cc->column));
+	}
+	if (inserting)
+		appendStringInfoString(&sql, " FROM " NEW_ROWS " n");
+	else
+		appendStringInfo(&sql, " FROM " NEW_ROWS " n JOIN " OLD_ROWS " o ON %s", key_join(key, "o", "n"));
+	run_sql(sql.data, 0, NULL, NULL, NULL);
+	i = 0;
+	foreach(lc, columns)
+	{
+		OrComputedColumn *cc = lfirst(lc);
+		bool		isnull;
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ++i, &isnull)) && !isnull)
+			ereport(ERROR,
+					(errcode(ERRCODE_GENERATED_ALWAYS),
+					 errmsg("column \"%s\" of relation %s is a computed column",
+							cc->column, table_for_message(cc->relid)),
+					 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
+					 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
+	}
+}
+
+/*
+ * openrouter_computed_column_trigger(): AFTER INSERT / AFTER UPDATE, FOR EACH
+ * STATEMENT, with transition tables; argument: the computed column.
+ * Computes the inserted rows, and the updated rows whose input columns (or
+ * key) changed.  The extension's own UPDATEs pass through untouched.
+ */
+Datum
+openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigger = (TriggerData *) fcinfo->context;
+	Oid			ns;
+	Oid			relid;
+	List	   *columns;
+	ListCell   *lc;
+	OrComputedColumn *cc = NULL;
+	TableKey	key;
+	StringInfoData sql;
+	ItemPointerData *ctids;
+	int			n;
+	OrComputeCounts counts = {0, 0};
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigger->tg_event) ||
+		!TRIGGER_FIRED_FOR_STATEMENT(trigger->tg_event) ||
+		TRIGGER_FIRED_BY_DELETE(trigger->tg_event) || TRIGGER_FIRED_BY_TRUNCATE(trigger->tg_event) ||
+		trigger->tg_trigger->tgnargs != 1 || trigger->tg_newtable == NULL ||
+		(TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) && trigger->tg_oldtable == NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("openrouter_computed_column_trigger() must be an AFTER INSERT or UPDATE statement trigger with transition tables"),
+				 errhint("Use openrouter_add_computed_column(), which creates the triggers.")));
+	relid = RelationGetRelid(trigger->tg_relation);
+	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event) && relid == writing_relid)
+		return PointerGetDatum(NULL);	/* the extension writing answers */
+
+	ns = extension_schema(fcinfo);
+	columns = or_computed_columns(ns, relid, NULL);
+	foreach(lc, columns)
+		if (strcmp(((OrComputedColumn *) lfirst(lc))->column, trigger->tg_trigger->tgargs[0]) == 0)
+			cc = lfirst(lc);
+	if (cc == NULL)
+		return PointerGetDatum(NULL);	/* a trigger left over by a dropped definition */
+	key = primary_key(relid);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	register_transition_table(NEW_ROWS, relid, trigger->tg_newtable);
+	if (trigger->tg_oldtable != NULL)
+		register_transition_table(OLD_ROWS, relid, trigger->tg_oldtable);
+	/* the first computed column's trigger checks them all, before anything is paid for */
+	if (cc == linitial(columns))
+		refuse_hand_edits(trigger, columns, &key);
+
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t.ctid FROM " NEW_ROWS " n JOIN ONLY %s t ON %s",
+					 qualified_table(relid), key_join(&key, "t", "n"));
+	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
+	{
+		TupleDesc	desc = RelationGetDescr(trigger->tg_relation);
+
+		/* rows with a new key, or whose inputs changed */
+		appendStringInfo(&sql, " LEFT JOIN " OLD_ROWS " o ON %s WHERE o.%s IS NULL",
+						 key_join(&key, "o", "n"), key.columns[0]);
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute attr = TupleDescAttr(desc, i);
+
+			if (!attr->attisdropped && reads_column(cc, NameStr(attr->attname)))
+				appendStringInfo(&sql, " OR %s", differs(NameStr(attr->attname)));
+		}
+	}
+	run_sql(sql.data, 0, NULL, NULL, NULL);
+	ctids = spi_ctids(caller, &n);
+	SPI_finish();
+
+	(void) or_compute_cells(cc, ctids, n, &n, &counts);
+	return PointerGetDatum(NULL);
+}
+
+/* ---------- SQL entry points ---------- */
+
+static void
+run_ddl(const char *sql)
+{
+	int			nestlevel = pin_search_path(BINDING_PATH);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(sql, 0, NULL, NULL, NULL);
+	SPI_finish();
+	restore_search_path(nestlevel);
+}
+
+static char *
+trigger_name(int position, const char *event)
+{
+	return psprintf("openrouter_cc_%06d_%s", position, event);
+}
+
+/* on_error as given (never NULL here): failure.c checks it */
+static OrOnError
+on_error_arg(FunctionCallInfo fcinfo, int n)
+{
+	(void) text_arg(fcinfo, n, "on_error");
+	return or_effective_on_error(PG_GETARG_TEXT_PP(n));
+}
+
+static int
+compare_names(const ListCell *a, const ListCell *b)
+{
+	return strcmp(strVal(lfirst(a)), strVal(lfirst(b)));
+}
+
+/*
+ * openrouter_add_computed_column(tbl, column_name, expression, on_error, backfill, adopt)
+ *		(1.0's SQL declares it without adopt)
+ */
+Datum
+openrouter_add_computed_column(PG_FUNCTION_ARGS)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	char	   *expression = text_arg(fcinfo, 2, "expression");
+	OrOnError	on_error = on_error_arg(fcinfo, 3);
+	bool		backfill = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
+	bool		adopt = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	AttrNumber	adopted;
+	BoundExpression bound;
+	List	   *existing;
+	ListCell   *lc;
+	List	   *inputs = NIL;
+	bool		whole_row;
+	int			position = 1;
+	char	   *table = qualified_table(relid);
+	OrComputedColumn *cc;
+	Datum	   *names;
+	int			n = 0;
+	int			attno = -1;
+	ItemPointerData *ctids;
+	OrComputeCounts counts = {0, 0};
+
+	check_table_owner(relid);
+	(void) primary_key(relid);
+	adopted = get_attnum(relid, column);
+	if (adopted != InvalidAttrNumber && !adopt)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of relation %s already exists", column,
+						table_for_message(relid)),
+				 errhint("Pass adopt => true to make the existing column a computed column, keeping its values.")));
+	if (adopted == InvalidAttrNumber && adopt)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of relation %s does not exist", column,
+						table_for_message(relid)),
+				 errdetail("adopt => true takes over an existing column.")));
+	if (adopted != InvalidAttrNumber && or_computed_columns(ns, relid, column) != NIL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column \"%s\" of relation %s is a computed column already", column,
+						table_for_message(relid))));
+	bound = bind_expression(relid, expression);
+	if (adopted != InvalidAttrNumber)
+	{
+		Oid			column_type = get_atttype(relid, adopted);
+
+		if (bms_is_member(adopted, bound.attnos))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_COLUMN_REFERENCE),
+					 errmsg("the expression of computed column \"%s\" cannot read that column", column)));
+		if (!can_coerce_type(1, &bound.type, &column_type, COERCION_ASSIGNMENT))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" is of type %s but the expression is of type %s",
+							column, format_type_be(column_type), format_type_be(bound.type)),
+					 errhint("Cast the expression to the column's type.")));
+	}
+
+	/* transitive inputs: a computed column read by this one brings its own */
+	whole_row = bound.whole_row;
+	while ((attno = bms_next_member(bound.attnos, attno)) >= 0)
+		inputs = list_append_unique(inputs, makeString(get_attname(relid, attno, false)));
+	existing = or_computed_columns(ns, relid, NULL);
+	foreach(lc, existing)
+	{
+		OrComputedColumn *other = lfirst(lc);
+
+		position = Max(position, other->position + 1);
+		if (list_member(inputs, makeString(other->column)) || bound.whole_row)
+		{
+			whole_row |= other->whole_row;
+			for (int i = 0; i < other->ninputs; i++)
+				inputs = list_append_unique(inputs, makeString(other->inputs[i]));
+		}
+	}
+
+	if (adopted == InvalidAttrNumber)
+		run_ddl(psprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quote_identifier(column),
+						 format_type_with_typemod(bound.type, bound.typmod)));
+	run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS openrouter_new_rows"
+					 " FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
+					 quote_identifier(trigger_name(position, "ins")), table,
+					 quote_qualified_identifier(get_namespace_name(ns), TRIGGER_FUNCTION),
+					 quote_literal_cstr(column)));
+	run_ddl(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s REFERENCING OLD TABLE AS openrouter_old_rows"
+					 " NEW TABLE AS openrouter_new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
+					 quote_identifier(trigger_name(position, "upd")), table,
+					 quote_qualified_identifier(get_namespace_name(ns), TRIGGER_FUNCTION),
+					 quote_literal_cstr(column)));
+
+	list_sort(inputs, compare_names);
+	names = palloc(sizeof(Datum) * (list_length(inputs) + 1));
+	foreach(lc, inputs)
+		names[n++] = DirectFunctionCall1(namein, CStringGetDatum(strVal(lfirst(lc))));
+	{
+		Oid			types[8] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, NAMEARRAYOID, INT4OID,
+		TEXTOID, BOOLOID};
+		Datum		values[8];
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
+		values[2] = CStringGetTextDatum(bound.expression);
+		values[3] = CStringGetTextDatum(on_error == OR_ON_ERROR_IGNORE ? "ignore" : "abort");
+		values[4] = PointerGetDatum(construct_array(names, n, NAMEOID, NAMEDATALEN, false,
+													TYPALIGN_CHAR));
+		values[5] = Int32GetDatum(position);
+		values[6] = CStringGetTextDatum(bound.search_path);
+		values[7] = BoolGetDatum(whole_row);
+		write_definitions(ns, "INSERT INTO %s (table_oid, column_name, expression, on_error,"
+						  " input_columns, position, search_path, whole_row)"
+						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, types, values);
+	}
+	CommandCounterIncrement();
+
+	/* backfill every existing row, now or with CALL openrouter_backfill() */
+	if (!backfill)
+		PG_RETURN_INT64(0);
+	cc = computed_column(ns, relid, column);
+	/* an adopted column keeps its values: only its empty cells are computed */
+	ctids = select_ctids(relid, adopted != InvalidAttrNumber
+						 ? psprintf("%s IS NULL", quote_identifier(column)) : "true", &n);
+	(void) or_compute_cells(cc, ctids, n, &n, &counts);
+	PG_RETURN_INT64((int64) counts.computed);
+}
+
+/*
+ * openrouter_drop_computed_column(tbl, column_name)
+ */
+Datum
+openrouter_drop_computed_column(PG_FUNCTION_ARGS)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	OrComputedColumn *cc;
+	ListCell   *lc;
+	char	   *table = qualified_table(relid);
+
+	check_table_owner(relid);
+	cc = computed_column(ns, relid, column);
+	foreach(lc, or_computed_columns(ns, relid, NULL))
+	{
+		OrComputedColumn *other = lfirst(lc);
+
+		if (other->position != cc->position && reads_column(other, column))
+			ereport(ERROR,
+					(errcode(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST),
+					 errmsg("computed column \"%s\" depends on column \"%s\"", other->column, column),
+					 errhint("Drop the computed column \"%s\" first.", other->column)));
+	}
+	{
+		Oid			types[2] = {REGCLASSOID, NAMEOID};
+		Datum		values[2];
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
+		write_definitions(ns, "DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
+						  " AND column_name OPERATOR(pg_catalog.=) $2", 2, types, values);
+	}
+	run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+					 quote_identifier(trigger_name(cc->position, "ins")), table));
+	run_ddl(psprintf("DROP TRIGGER IF EXISTS %s ON %s",
+					 quote_identifier(trigger_name(cc->position, "upd")), table));
+	run_ddl(psprintf("ALTER TABLE %s DROP COLUMN %s", table, quote_identifier(column)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * openrouter_recompute(tbl, column_name, errors_only)
+ *		Rows another run is computing are skipped.
+ */
+Datum
+openrouter_recompute(PG_FUNCTION_ARGS)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	bool		errors_only = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	OrComputedColumn *cc = computed_column(ns, relid, column);
+	ItemPointerData *ctids;
+	int			n;
+
+	ctids = select_ctids(relid, errors_only ? failed_condition(relid, column, "") : "true", &n);
+	PG_RETURN_INT64((int64) compute_with_dependents(ns, cc, ctids, n).computed);
+}
+
+/* ---------- the batch job ---------- */
+
+static void
+report_progress(uint64 done, uint64 total, uint64 errors, TimestampTz started)
+{
+	double		seconds = Max((GetCurrentTimestamp() - started) / 1000000.0, 0.001);
+	double		rate = done / seconds;
+
+	ereport(NOTICE,
+			(errmsg("openrouter_backfill: " UINT64_FORMAT " of " UINT64_FORMAT " rows (%.0f%%), "
+					UINT64_FORMAT " errors, %.1f rows/s, about %.0f s left",
+					done, total, total > 0 ? 100.0 * done / total : 100.0, errors, rate,
+					(total > done ? (double) (total - done) : 0.0) / Max(rate, 0.001))));
+}
+
+/*
+ * CALL openrouter_backfill(tbl, column_name, chunk_size, errors_only)
+ *		Walks the pending rows in primary-key order, one chunk per transaction,
+ *		continuing after the last key of the previous chunk: each chunk finds
+ *		its rows through the key's index, however many are done.
+ */
+Datum
+openrouter_backfill(PG_FUNCTION_ARGS)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	int			chunk_size = PG_ARGISNULL(2) ? 500 : PG_GETARG_INT32(2);
+	bool		errors_only = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	MemoryContext procedure = CurrentMemoryContext;
+	MemoryContext last_key_context;
+	OrComputedColumn *cc;
+	TableKey	key;
+	char	   *table;
+	char	   *pending;
+	StringInfoData first_sql;
+	StringInfoData next_sql;
+	StringInfoData order;
+	Datum	   *last_key;
+	bool		have_last = false;
+	uint64		total;
+	uint64		done = 0;
+	uint64		errors = 0;
+	TimestampTz started = GetCurrentTimestamp();
+	MemoryContext chunk_context;
+
+	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
+		castNode(CallContext, fcinfo->context)->atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_TERMINATION),
+				 errmsg("openrouter_backfill must be called outside a transaction block"),
+				 errdetail("It commits after every chunk."),
+				 errhint("CALL it on its own, e.g. from psql or pg_cron.")));
+	if (chunk_size < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("chunk_size must be at least 1")));
+	cc = computed_column(ns, relid, column);
+	key = primary_key(relid);
+	table = qualified_table(relid);
+	pending = errors_only ? failed_condition(relid, column, "t.")
+		: psprintf("t.%s IS NULL", quote_identifier(column));
+
+	/* SELECT ctid, keys ... WHERE pending [AND keys > last] ORDER BY keys LIMIT chunk */
+	initStringInfo(&order);
+	for (int i = 0; i < key.ncolumns; i++)
+		appendStringInfo(&order, "%st.%s USING %s", i > 0 ? ", " : "", key.columns[i], key.less[i]);
+	initStringInfo(&first_sql);
+	appendStringInfo(&first_sql, "SELECT t.ctid");
+	for (int i = 0; i < key.ncolumns; i++)
+		appendStringInfo(&first_sql, ", t.%s", key.columns[i]);
+	appendStringInfo(&first_sql, " FROM ONLY %s t WHERE %s", table, pending);
+	initStringInfo(&next_sql);
+	appendStringInfo(&next_sql, "%s AND t.%s %s $1 AND (", first_sql.data, key.columns[0],
+					 key.greater_equal[0]);
+	for (int i = 0; i < key.ncolumns; i++)
+	{
+		appendStringInfo(&next_sql, "%s(", i > 0 ? " OR " : "");
+		for (int j = 0; j < i; j++)
+			appendStringInfo(&next_sql, "t.%s %s $%d AND ", key.columns[j], key.equal[j], j + 1);
+		appendStringInfo(&next_sql, "t.%s %s $%d)", key.columns[i], key.greater[i], i + 1);
+	}
+	/* rows another run holds are skipped here already */
+	appendStringInfo(&next_sql, ") ORDER BY %s LIMIT %d FOR NO KEY UPDATE OF t SKIP LOCKED",
+					 order.data, chunk_size);
+	appendStringInfo(&first_sql, " ORDER BY %s LIMIT %d FOR NO KEY UPDATE OF t SKIP LOCKED",
+					 order.data, chunk_size);
+
+	last_key_context = AllocSetContextCreate(procedure, "openrouter_backfill key",
+											 ALLOCSET_SMALL_SIZES);
+	last_key = MemoryContextAllocZero(procedure, sizeof(Datum) * key.ncolumns);
+	chunk_context = AllocSetContextCreate(procedure, "openrouter_backfill chunk",
+										  ALLOCSET_DEFAULT_SIZES);
+
+	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s t WHERE %s", table, pending),
+			0, NULL, NULL, NULL);
+	{
+		bool		isnull;
+
+		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	ereport(NOTICE,
+			(errmsg("openrouter_backfill: " UINT64_FORMAT " rows of %s.%s to compute, in chunks of %d",
+					total, get_rel_name(relid), column, chunk_size)));
+	SPI_commit();
+
+	for (;;)
+	{
+		OrComputeCounts counts = {0, 0};
+		ItemPointerData *ctids;
+		int			n;
+		int			nwritten;
+
+		MemoryContextReset(chunk_context);
+		MemoryContextSwitchTo(chunk_context);
+		PushActiveSnapshot(GetTransactionSnapshot());
+		run_sql(have_last ? next_sql.data : first_sql.data, have_last ? key.ncolumns : 0,
+				key.types, last_key, NULL);
+		if (SPI_processed == 0)
+		{
+			PopActiveSnapshot();
+			break;
+		}
+		ctids = spi_ctids(CurrentMemoryContext, &n);
+		MemoryContextReset(last_key_context);
+		{
+			HeapTuple	last = SPI_tuptable->vals[SPI_processed - 1];
+			MemoryContext spi = MemoryContextSwitchTo(last_key_context);
+
+			for (int i = 0; i < key.ncolumns; i++)
+			{
+				bool		isnull;
+				int16		typlen;
+				bool		typbyval;
+
+				get_typlenbyval(key.types[i], &typlen, &typbyval);
+				last_key[i] = datumCopy(SPI_getbinval(last, SPI_tuptable->tupdesc, i + 2, &isnull),
+										typbyval, typlen);
+			}
+			MemoryContextSwitchTo(spi);
+		}
+		have_last = true;
+		(void) or_compute_cells(cc, ctids, n, &nwritten, &counts);
+		done += counts.computed;
+		errors += counts.failed;
+		PopActiveSnapshot();
+		SPI_commit();
+		report_progress(done, total, errors, started);
+	}
+	SPI_finish();
+	MemoryContextSwitchTo(procedure);
+	MemoryContextDelete(chunk_context);
+	MemoryContextDelete(last_key_context);
+	PG_RETURN_VOID();
+}
