@@ -26,7 +26,7 @@ OBJS = \
 	src/shared_state.o \
 	src/ledger.o \
 	src/worker.o \
-	src/worker_sql.o
+	src/extension_events.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one
 # upgrade script per release after it.  CREATE EXTENSION installs 1.0 and

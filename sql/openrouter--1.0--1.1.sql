@@ -101,6 +101,8 @@ CREATE TABLE openrouter_usage_log (
     failure           text,
     from_cache        boolean NOT NULL DEFAULT false
 );
+COMMENT ON SEQUENCE openrouter_usage_log_id_seq IS
+'Private to the openrouter extension: numbers the rows of openrouter_usage_log in order of arrival.';
 CREATE INDEX ON openrouter_usage_log (finished_at);
 CREATE INDEX ON openrouter_usage_log (role_id, finished_at);
 REVOKE ALL ON openrouter_usage_log FROM PUBLIC;
@@ -416,3 +418,17 @@ CREATE OR REPLACE FUNCTION openrouter_invoke_tools(
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'openrouter_invoke_tools'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+-- ======================================================================
+-- DROP EXTENSION says what it deletes
+-- ======================================================================
+
+CREATE FUNCTION openrouter_announce_drop() RETURNS event_trigger
+AS 'MODULE_PATHNAME', 'openrouter_announce_drop'
+LANGUAGE C;
+REVOKE EXECUTE ON FUNCTION openrouter_announce_drop() FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_announce_drop() IS
+$$Internal (event trigger): before DROP EXTENSION openrouter, a NOTICE says how many stored keys and computed-column definitions it deletes.$$;
+CREATE EVENT TRIGGER openrouter_announce_drop ON ddl_command_start
+    WHEN TAG IN ('DROP EXTENSION')
+    EXECUTE FUNCTION openrouter_announce_drop();

@@ -139,7 +139,7 @@ or_wake_launcher(void)
 	if (or_shared == NULL)
 		return;
 	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
-	or_shared->recheck_databases = true;
+	or_shared->wake_count++;
 	if (or_shared->launcher_latch != NULL)
 		SetLatch(or_shared->launcher_latch);
 	LWLockRelease(or_shared->lock);

@@ -34,7 +34,7 @@ typedef struct OrSharedState
 	LWLock	   *lock;			/* protects everything below */
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
-	bool		recheck_databases;	/* a database may have gained the extension */
+	uint64		wake_count;		/* or_wake_launcher() calls: a database may have gained the extension */
 	OrDatabaseWorker workers[OR_MAX_DATABASE_WORKERS];
 	int			n_spool_writers;	/* MaxBackends + 1, indexed by BackendId */
 	OrSpoolWriter spool_writers[FLEXIBLE_ARRAY_MEMBER];

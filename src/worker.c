@@ -69,11 +69,13 @@ typedef struct KnownDatabase
 	BackgroundWorkerHandle *handle; /* while a worker runs */
 	TimestampTz not_before;		/* no new worker before this */
 	int			failures;		/* consecutive */
+	uint64		started_at_wake;	/* wake_count when its worker was started */
 	bool		seen;			/* still exists (this round) */
 } KnownDatabase;
 
 static KnownDatabase known[OR_MAX_DATABASE_WORKERS];
 static int	n_known = 0;
+static uint64 seen_wake_count = 0;
 
 void
 or_register_launcher(void)
@@ -145,6 +147,7 @@ start_database_worker(KnownDatabase *k)
 	worker.bgw_restart_time = BGW_NEVER_RESTART;
 	worker.bgw_main_arg = ObjectIdGetDatum(k->database);
 	worker.bgw_notify_pid = MyProcPid;
+	k->started_at_wake = seen_wake_count;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "openrouter");
 	snprintf(worker.bgw_function_name, BGW_MAXLEN, "openrouter_database_worker_main");
 	snprintf(worker.bgw_name, BGW_MAXLEN, "openrouter worker for database %u", k->database);
@@ -188,8 +191,10 @@ look_after(KnownDatabase *k, TimestampTz now)
 			LWLockRelease(or_shared->lock);
 			if (absent)
 			{
+				/* unless a CREATE EXTENSION came after it started: look again now */
 				k->failures = 0;
-				k->not_before = TimestampTzPlusMilliseconds(now, ABSENT_RECHECK_MS);
+				k->not_before = (k->started_at_wake == seen_wake_count) ?
+					TimestampTzPlusMilliseconds(now, ABSENT_RECHECK_MS) : 0;
 			}
 			else
 			{
@@ -236,10 +241,10 @@ openrouter_launcher_main(Datum arg)
 		}
 		list_databases();
 		now = GetCurrentTimestamp();
-		LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
-		if (or_shared->recheck_databases)
+		LWLockAcquire(or_shared->lock, LW_SHARED);
+		if (or_shared->wake_count != seen_wake_count)
 		{
-			or_shared->recheck_databases = false;
+			seen_wake_count = or_shared->wake_count;
 			for (int i = 0; i < n_known; i++)
 				if (known[i].failures == 0)
 					known[i].not_before = 0;
