@@ -15,7 +15,6 @@ OBJS = \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
-	src/tool_json.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
 	src/tool_response.o \

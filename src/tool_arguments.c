@@ -65,7 +65,7 @@ input_text(JsonbValue *v, OrToolTypeKind kind)
 	char	   *dot;
 
 	if (kind == OR_TOOL_TYPE_JSON)
-		return or_json_text(v);
+		return jb_value_to_json(v);
 	text = jb_value_to_text(v);
 
 	/* 2.0 is a fine integer in JSON */
@@ -84,7 +84,7 @@ convert_array(JsonbValue *v, Oid typid)
 {
 	Oid			base = getBaseType(typid);
 	Oid			element = get_element_type(base);
-	List	   *elements = or_json_array_elements(v->val.binary.data);
+	List	   *elements = jb_array_elements(v->val.binary.data);
 	int			count = list_length(elements);
 	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(count, 1));
@@ -127,7 +127,7 @@ convert_value(JsonbValue *v, Oid typid, bool *isnull)
 			domain_check((Datum) 0, true, typid, NULL, CurrentMemoryContext);
 		return (Datum) 0;
 	}
-	if (kind == OR_TOOL_TYPE_ARRAY && or_json_is_container(v, true))
+	if (kind == OR_TOOL_TYPE_ARRAY && jb_is_array(v))
 		return convert_array(v, typid);
 
 	getTypeInputInfo(typid, &typinput, &typioparam);
@@ -170,7 +170,7 @@ argument_const(OrToolCall *call, int i, JsonbValue *v)
 			PG_RE_THROW();
 		FlushErrorState();
 
-		given = or_json_text(v);
+		given = jb_value_to_json(v);
 		if (strlen(given) > 100)
 			given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
 		ereport(ERROR,
@@ -198,7 +198,7 @@ arguments_object(OrToolCall *call)
 	/* absent, null or empty: no arguments (some models send "" or nothing) */
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
-	if (or_json_is_container(v, false))
+	if (jb_is_object(v))
 		return v->val.binary.data;	/* an object instead of its text: fine */
 	if (v->type != jbvString)
 		ereport(ERROR,
@@ -225,7 +225,7 @@ arguments_object(OrToolCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
-				 errdetail("The model gave %s: %s.", or_json_text(v), edata->message)));
+				 errdetail("The model gave %s: %s.", jb_value_to_json(v), edata->message)));
 	}
 	PG_END_TRY();
 
@@ -233,7 +233,7 @@ arguments_object(OrToolCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not a JSON object", call->name),
-				 errdetail("The model gave %s.", or_json_text(v))));
+				 errdetail("The model gave %s.", jb_value_to_json(v))));
 	return &parsed->root;
 }
 

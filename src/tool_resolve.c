@@ -185,7 +185,7 @@ or_resolve_declared_tools(Jsonb *tools)
 						jb_root_type_name(tools)),
 				 errhint(TOOLS_HINT)));
 
-	foreach(lc, or_json_array_elements(&tools->root))
+	foreach(lc, jb_array_elements(&tools->root))
 	{
 		JsonbValue *element = lfirst(lc);
 		JsonbContainer *spec;
@@ -196,7 +196,7 @@ or_resolve_declared_tools(Jsonb *tools)
 		ListCell   *prev;
 
 		position++;
-		if (!or_json_is_container(element, false))
+		if (!jb_is_object(element))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("element %d of tools is not a tool spec", position),

@@ -7,7 +7,7 @@
  *   tool_arguments.c  a call's JSON arguments as the function's arguments
  *   tool_invoke.c     running the calls (openrouter_invoke_tools)
  *   tool_messages.c   the follow-up messages (openrouter_tool_messages)
- *   tool_json.c       small jsonb readers they share
+ * (their jsonb helpers are in jsonb_util.h)
  */
 #ifndef OPENROUTER_TOOLS_H
 #define OPENROUTER_TOOLS_H
@@ -121,11 +121,5 @@ extern OrToolCall *or_read_tool_call(JsonbValue *entry, int position);
 
 /* check the call and build call->args; raise what is wrong */
 extern void or_prepare_tool_call(OrToolCall *call, List *slots);
-
-/* ---------- tool_json.c ---------- */
-
-extern char *or_json_text(JsonbValue *v);
-extern bool or_json_is_container(JsonbValue *v, bool array);
-extern List *or_json_array_elements(JsonbContainer *array);
 
 #endif							/* OPENROUTER_TOOLS_H */
