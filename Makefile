@@ -10,6 +10,7 @@ OBJS = \
 	src/failure.o \
 	src/api_key.o \
 	src/request.o \
+	src/request_cache.o \
 	src/response.o \
 	src/transport.o \
 	src/chat.o \
