@@ -55,8 +55,12 @@ static planner_hook_type previous_planner_hook = NULL;
 static uint32
 marked_plan_hash(void)
 {
-	/* no function has OID 0: only marked plans carry this item */
-	return GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(InvalidOid));
+	/*
+	 * The hash of the highest OID, which no function is given in practice:
+	 * only marked plans carry it.  (Not OID 0: its hash is 0, which means
+	 * "every function" to the plan cache.)
+	 */
+	return GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(PG_UINT32_MAX));
 }
 
 /*
