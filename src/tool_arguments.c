@@ -12,7 +12,10 @@
  * take the function's default expressions from pg_proc.  What is wrong is
  * raised: a call naming no tool or an undeclared one (ORT01), arguments that
  * are not a JSON object (ORT02), an argument the tool does not have, a
- * missing one without a default, or a value its type rejects (ORT03).
+ * missing one without a default, or a value its type rejects (ORT03).  The
+ * model's JSON is data: whatever a parser or an input function says about it
+ * (a data exception, or a limit such as JSON nested too deep for the stack)
+ * is one of these, never the statement's own error.
  */
 #include "postgres.h"
 
@@ -57,6 +60,17 @@ declared_names(List *slots)
 	return name_list(names, count, "none");
 }
 
+/* the JSON text the model gave, cut to 100 bytes for messages */
+static char *
+clipped_json(JsonbValue *v)
+{
+	char	   *given = jb_value_to_json(v);
+
+	if (strlen(given) > 100)
+		given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
+	return given;
+}
+
 /* text for the type's input function */
 static char *
 input_text(JsonbValue *v, OrToolTypeKind kind)
@@ -77,6 +91,22 @@ input_text(JsonbValue *v, OrToolTypeKind kind)
 }
 
 static Datum convert_value(JsonbValue *v, Oid typid, bool *isnull);
+
+/*
+ * Is this error what the model's JSON made a parser or an input function
+ * say: a data exception, a domain's constraint, or a limit (nesting too deep
+ * for the stack, a value too large)?  Anything else (a cancel, out of
+ * memory) is not the model's.
+ */
+static bool
+is_fault_of_the_value(int sqlerrcode)
+{
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION ||
+		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
 
 /* a JSON array into an array of the (possibly domain) type typid */
 static Datum
@@ -159,20 +189,15 @@ argument_const(OrToolCall *call, int i, JsonbValue *v)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		int			category;
 		char	   *given;
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (category != ERRCODE_DATA_EXCEPTION &&
-			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		if (!is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 
-		given = jb_value_to_json(v);
-		if (strlen(given) > 100)
-			given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
+		given = clipped_json(v);
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
 				 errmsg("argument \"%s\" of tool \"%s\" is not a valid %s",
@@ -219,13 +244,13 @@ arguments_object(OrToolCall *call)
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		if (!is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
-				 errdetail("The model gave %s: %s.", jb_value_to_json(v), edata->message)));
+				 errdetail("The model gave %s: %s.", clipped_json(v), edata->message)));
 	}
 	PG_END_TRY();
 
@@ -233,7 +258,7 @@ arguments_object(OrToolCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not a JSON object", call->name),
-				 errdetail("The model gave %s.", jb_value_to_json(v))));
+				 errdetail("The model gave %s.", clipped_json(v))));
 	return &parsed->root;
 }
 

@@ -22,6 +22,7 @@
 #define ERRCODE_OR_TOOL_ARGUMENTS_JSON	MAKE_SQLSTATE('O','R','T','0','2')
 #define ERRCODE_OR_TOOL_ARGUMENTS_FIT	MAKE_SQLSTATE('O','R','T','0','3')
 #define ERRCODE_OR_TOOL_RESPONSE_ERROR	MAKE_SQLSTATE('O','R','T','0','4')
+#define ERRCODE_OR_TOOL_DROPPED			MAKE_SQLSTATE('O','R','T','0','5')
 
 /* OpenRouter's rule for function names: [A-Za-z0-9_-]{1,64} */
 #define OR_TOOL_NAME_MAX 64
@@ -91,6 +92,12 @@ typedef struct OrToolSlot
 
 /* the function tools of "tools", resolved (OrToolSlot *); others are skipped */
 extern List *or_resolve_declared_tools(Jsonb *tools);
+
+/*
+ * Lock the tool's function against a concurrent DROP and make sure it is
+ * still there (a tool that ran before may have dropped it): ORT05 if not.
+ */
+extern void or_lock_tool_function(OrToolSlot *tool);
 
 /* ---------- tool_response.c ---------- */
 
