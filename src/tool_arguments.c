@@ -282,6 +282,9 @@ or_prepare_tool_call(OrToolCall *call, List *slots)
 				 errdetail("Declared tools: %s.", declared_names(slots)),
 				 errhint("Only the functions declared in tools can run.")));
 
+	/* a tool that ran before may have dropped it, or one of its types */
+	or_lock_tool_function(tool);
+
 	given = palloc0(sizeof(JsonbValue *) * Max(tool->nargs, 1));
 	quoted = palloc(sizeof(char *) * Max(tool->nargs, 1));
 	for (int i = 0; i < tool->nargs; i++)

@@ -526,7 +526,18 @@ SELECT openrouter_invoke_tools(:'drop_specs', tool_response('dropper', '{}', 'vi
 -- (the dropping call's subtransaction committed: the function is gone, and
 -- the specs name a function that no longer exists)
 SELECT (failure(format($$SELECT openrouter_invoke_tools(%L, tool_response('victim', '{}'))$$, :'drop_specs'))).state AS next_call;
-DROP FUNCTION dropper(), one_call(text, jsonb);
+-- a tool that drops a type another tool takes (and so, by CASCADE, that tool)
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE FUNCTION feel(m mood) RETURNS text LANGUAGE sql AS $$ SELECT m::text $$;
+CREATE FUNCTION type_dropper() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL client_min_messages = warning;
+  DROP TYPE mood CASCADE;
+  RETURN 'dropped';
+END $$;
+SELECT openrouter_invoke_tools(openrouter_tools('type_dropper()', 'feel(mood)'),
+  tool_response('type_dropper', '{}', 'feel', '{"m": "happy"}'), on_error => 'ignore')->'feel'->0->'error'->>'sqlstate' AS ignored;
+DROP FUNCTION dropper(), type_dropper(), one_call(text, jsonb);
 
 DROP TABLE tool_demo, pxt_tools, missile_log, tool_log, tool_secret;
 DROP SCHEMA tool_elsewhere CASCADE;
