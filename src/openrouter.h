@@ -5,13 +5,14 @@
  * The extension is layered (see README.md, "Code layout"):
  *   guc.c        settings (openrouter.*)
  *   api_key.c    where the API key comes from, and the per-role key store
- *   request.c    JSON body and HTTP headers from a call's arguments
+ *   request.c    JSON body and HTTP headers from a call's arguments (request.h)
+ *   request_cache.c  the transaction's request cache (request_cache.h)
  *   transport.c  the per-backend libcurl multi engine: concurrency, retries, waits
  *   response.c   turning what came back into jsonb or a classified failure
  *   failure.c    raising a failure as an ERROR or rendering it as {"error": ...}
  *   chat.c       the SQL entry point openrouter_chat()
  *   batch.c      openrouter_chat_batch(): many requests, concurrently
- *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL
+ *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL (prefetch.h)
  *   tool_*.c     SQL functions as tools (see tools.h for the list)
  */
 #ifndef OPENROUTER_H
