@@ -44,9 +44,9 @@ const OrChatArgument or_chat_arguments[OR_CHAT_NARGS] = {
 	[OR_CHAT_TRANSFORMS] = {"transforms", JSONBOID, OR_ARG_ARRAY, true, true,
 	"[\"middle-out\"]"},
 	[OR_CHAT_SITE_URL] = {"site_url", TEXTOID, OR_ARG_HEADER, true, false,
-	"https://yourapp.example"},
+	"https://yourapp.example", &or_site_url, offsetof(OrHttpRequest, site_url)},
 	[OR_CHAT_SITE_NAME] = {"site_name", TEXTOID, OR_ARG_HEADER, true, false,
-	"Your App"},
+	"Your App", &or_site_name, offsetof(OrHttpRequest, site_name)},
 	[OR_CHAT_ON_ERROR] = {"on_error", TEXTOID, OR_ARG_ON_ERROR, false, false,
 	"ignore"},
 };
@@ -316,7 +316,7 @@ header_value(text *argument, const char *setting, const char *name, char **out)
 	return NULL;
 }
 
-/* the message, model and header arguments */
+/* the model: a name, neither NULL nor empty */
 static OrFailure *
 check_model(text *argument, char **model)
 {
@@ -348,7 +348,10 @@ add_argument(const OrChatArgs *args, OrChatArg which, JsonbParseState **body,
 	switch (arg->kind)
 	{
 		case OR_ARG_MESSAGES:
-			if ((failure = check_messages(value)) == NULL)
+			if (value == NULL)
+				failure = or_failure_new("22004", "invalid_argument", false,
+										 "messages must not be null");
+			else if ((failure = check_messages(value)) == NULL)
 			{
 				jb_push_key(body, arg->name);
 				jb_push_jsonb(body, value);
@@ -371,10 +374,8 @@ add_argument(const OrChatArgs *args, OrChatArg which, JsonbParseState **body,
 				failure = add_tool_choice(value, body, sets_parallel);
 			break;
 		case OR_ARG_HEADER:
-			failure = header_value(value,
-								   which == OR_CHAT_SITE_URL ? or_site_url : or_site_name,
-								   arg->name,
-								   which == OR_CHAT_SITE_URL ? &out->site_url : &out->site_name);
+			failure = header_value(value, *arg->setting, arg->name,
+								   (char **) ((char *) out + arg->header));
 			break;
 		case OR_ARG_MODEL_KWARGS:
 		case OR_ARG_ON_ERROR:

@@ -56,6 +56,8 @@ typedef struct OrChatArgument
 	bool		batch_key;		/* a key of openrouter_chat_batch's requests */
 	bool		in_body;		/* a key of the body (not in model_kwargs) */
 	const char *example;		/* a valid value, for hints */
+	char	  **setting;		/* a header's default (openrouter.*), or NULL */
+	size_t		header;			/* a header's place in OrHttpRequest */
 } OrChatArgument;
 
 extern const OrChatArgument or_chat_arguments[OR_CHAT_NARGS];
