@@ -10,13 +10,13 @@ OBJS = \
 	src/failure.o \
 	src/api_key.o \
 	src/request.o \
+	src/request_cache.o \
 	src/response.o \
 	src/transport.o \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
 	src/computed.o \
-	src/tool_json.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
 	src/tool_response.o \
@@ -43,7 +43,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # test/regress/expected/<name>.out.
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
-REGRESS = setup arguments chat errors retries on_error keys seed batch computed tools generated security
+REGRESS = setup arguments chat errors retries on_error keys seed batch cache computed tools generated security
 REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check

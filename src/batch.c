@@ -3,13 +3,16 @@
  *		openrouter_chat_batch(): many chat completions requests from one call,
  *		sent concurrently through the transfer engine, answered in order.
  *
- * Each element of the array is an object with the keys of openrouter_chat's
- * arguments (messages, model, model_kwargs, tools, tool_choice, provider,
- * transforms, site_url, site_name).  Up to openrouter.max_concurrency
+ * Each element of the array is an object whose keys are openrouter_chat's
+ * arguments but on_error (the descriptor table's batch keys, request.h); an
+ * unknown key is a failure of that request.  Up to openrouter.max_concurrency
  * requests are in flight at once.  A NULL element, or one without messages,
- * gives NULL.  With on_error => 'abort' the first failure ends the call (and
- * stops the transfers still running); with 'ignore' each failure is returned
- * in its request's place.
+ * gives NULL.  Requests the transaction's request cache has an answer to
+ * are not sent, and identical requests of one batch are sent once.  With
+ * on_error => 'abort' the first failure ends the call (and stops the
+ * transfers still running); with 'ignore' each failure is returned in its
+ * request's place.  While openrouter_prefetch() collects, the requests are
+ * collected like openrouter_chat()'s and every element gives NULL.
  */
 #include "openrouter.h"
 
@@ -17,102 +20,79 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/tuplestore.h"
 
-#include "jsonb_util.h"
+#include "prefetch.h"
+#include "request.h"
+#include "request_cache.h"
 
 PG_FUNCTION_INFO_V1(openrouter_chat_batch);
 
-static const char *const request_keys[] = {
-	"messages", "model", "model_kwargs", "tools", "tool_choice", "provider",
-	"transforms", "site_url", "site_name"
-};
-
-static OrFailure *
-batch_failure(int position, const char *fmt, const char *what)
+/* one element of the batch */
+typedef struct BatchItem
 {
-	OrFailure  *failure = or_failure_new("22023", "invalid_argument", false, fmt, position, what);
+	bool		skipped;		/* NULL, or no messages: NULL */
+	OrFailure  *failure;		/* a bad request, or a cached failure */
+	OrExchange	exchange;
+	OrRequestKey key;
+	int			same_as;		/* an earlier identical request, or -1 */
+	bool		answered;		/* the cache answered it */
+} BatchItem;
 
-	failure->hint = pstrdup("Each request is an object with the keys of openrouter_chat's arguments: messages, model, model_kwargs, tools, tool_choice, provider, transforms, site_url, site_name.");
-	return failure;
-}
-
-/* a jsonb argument from the request object: NULL when absent or JSON null */
-static Jsonb *
-jsonb_member(JsonbContainer *request, const char *key)
+typedef struct FirstOfKey
 {
-	JsonbValue *v = jb_object_get(request, key);
-
-	if (v == NULL || v->type == jbvNull)
-		return NULL;
-	return jb_value_to_jsonb(v);
-}
-
-/* a text argument: must be a JSON string when present */
-static bool
-text_member(JsonbContainer *request, const char *key, text **out)
-{
-	JsonbValue *v = jb_object_get(request, key);
-
-	*out = NULL;
-	if (v == NULL || v->type == jbvNull)
-		return true;
-	if (v->type != jbvString)
-		return false;
-	*out = cstring_to_text_with_len(v->val.string.val, v->val.string.len);
-	return true;
-}
+	OrRequestKey key;			/* hash key */
+	int			index;
+} FirstOfKey;
 
 /* Turn request number "position" into an exchange, or a failure. */
 static OrFailure *
 prepare_exchange(Jsonb *request, int position, OrExchange *exchange, bool *skip)
 {
 	OrChatArgs	args;
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
+	OrFailure  *failure;
 
 	*skip = false;
-	if (JB_ROOT_IS_SCALAR(request) || !JB_ROOT_IS_OBJECT(request))
-		return batch_failure(position, "request %d is not a JSON %s", "object");
-
-	it = JsonbIteratorInit(&request->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		known = false;
-
-		if (tok != WJB_KEY)
-			continue;
-		for (int i = 0; i < (int) lengthof(request_keys); i++)
-			if (strlen(request_keys[i]) == (size_t) v.val.string.len &&
-				strncmp(request_keys[i], v.val.string.val, v.val.string.len) == 0)
-				known = true;
-		if (!known)
-			return batch_failure(position, "request %d has an unknown key \"%s\"",
-								 pnstrdup(v.val.string.val, v.val.string.len));
-	}
-
-	memset(&args, 0, sizeof(args));
-	args.messages = jsonb_member(&request->root, "messages");
-	if (args.messages == NULL)
+	if ((failure = or_chat_args_from_object(request, position, &args)) != NULL)
+		return failure;
+	if (OR_CHAT_JSONB(&args, OR_CHAT_MESSAGES) == NULL)
 	{
 		*skip = true;			/* like openrouter_chat(NULL, ...) */
 		return NULL;
 	}
-	if (!text_member(&request->root, "model", &args.model))
-		return batch_failure(position, "request %d: \"%s\" must be a string", "model");
-	if (!text_member(&request->root, "site_url", &args.site_url))
-		return batch_failure(position, "request %d: \"%s\" must be a string", "site_url");
-	if (!text_member(&request->root, "site_name", &args.site_name))
-		return batch_failure(position, "request %d: \"%s\" must be a string", "site_name");
-	args.model_kwargs = jsonb_member(&request->root, "model_kwargs");
-	args.tools = jsonb_member(&request->root, "tools");
-	args.tool_choice = jsonb_member(&request->root, "tool_choice");
-	args.provider = jsonb_member(&request->root, "provider");
-	args.transforms = jsonb_member(&request->root, "transforms");
-
 	return or_build_chat_request(&args, &exchange->request);
+}
+
+/* mark the requests that repeat an earlier one of the batch */
+static void
+find_repeats(BatchItem *items, int count)
+{
+	HASHCTL		ctl;
+	HTAB	   *first;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(OrRequestKey);
+	ctl.entrysize = sizeof(FirstOfKey);
+	ctl.hcxt = CurrentMemoryContext;
+	first = hash_create("openrouter batch requests", Max(count, 16), &ctl,
+						HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < count; i++)
+	{
+		FirstOfKey *entry;
+		bool		found;
+
+		items[i].same_as = -1;
+		if (items[i].skipped || items[i].failure || items[i].answered)
+			continue;
+		entry = hash_search(first, &items[i].key, HASH_ENTER, &found);
+		if (found)
+			items[i].same_as = entry->index;
+		else
+			entry->index = i;
+	}
+	hash_destroy(first);
 }
 
 /*
@@ -123,15 +103,16 @@ openrouter_chat_batch(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	OrOnError	on_error = or_effective_on_error(PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	bool		collecting = or_prefetch_collecting();
 	ArrayType  *requests;
 	Datum	   *elements;
 	bool	   *nulls;
 	int			count;
-	OrExchange *exchanges;
-	OrFailure **failures;
-	bool	   *skipped;
+	BatchItem  *items;
 	OrExchange **to_send;
 	int			n_to_send = 0;
+	OrClientIdentity client;
+	bool		have_client = false;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
@@ -145,40 +126,78 @@ openrouter_chat_batch(PG_FUNCTION_ARGS)
 	deconstruct_array(requests, JSONBOID, -1, false, TYPALIGN_INT,
 					  &elements, &nulls, &count);
 
-	exchanges = palloc0(count * sizeof(OrExchange));
-	failures = palloc0(count * sizeof(OrFailure *));
-	skipped = palloc0(count * sizeof(bool));
-	to_send = palloc(count * sizeof(OrExchange *));
+	items = palloc0(Max(count, 1) * sizeof(BatchItem));
+	to_send = palloc(Max(count, 1) * sizeof(OrExchange *));
 
 	for (int i = 0; i < count; i++)
 	{
+		BatchItem  *item = &items[i];
+
+		item->exchange.abort_on_failure = (on_error == OR_ON_ERROR_ABORT);
 		if (nulls[i])
 		{
-			skipped[i] = true;
+			item->skipped = true;
 			continue;
 		}
-		failures[i] = prepare_exchange(DatumGetJsonbP(elements[i]), i + 1,
-									   &exchanges[i], &skipped[i]);
-		if (failures[i] != NULL && on_error == OR_ON_ERROR_ABORT)
-			or_failure_raise(failures[i]);
-		if (failures[i] == NULL && !skipped[i])
+		item->failure = prepare_exchange(DatumGetJsonbP(elements[i]), i + 1,
+										 &item->exchange, &item->skipped);
+		if (item->failure != NULL || item->skipped)
 		{
-			exchanges[i].abort_on_failure = (on_error == OR_ON_ERROR_ABORT);
-			to_send[n_to_send++] = &exchanges[i];
+			/* collect mode reports nothing: the evaluation for real will */
+			if (item->failure != NULL && on_error == OR_ON_ERROR_ABORT && !collecting)
+				or_failure_raise(item->failure);
+			continue;
 		}
+		if (!have_client)
+		{
+			or_client_identity(&client);
+			have_client = true;
+		}
+		or_request_key(&item->exchange.request, &client, &item->key);
+		if (collecting)
+			or_prefetch_collect(&item->exchange.request, &client, &item->key,
+								item->exchange.abort_on_failure);
+		else if ((item->answered = or_cache_lookup(&item->key, &item->exchange.result,
+												   &item->failure)) &&
+				 item->failure != NULL && on_error == OR_ON_ERROR_ABORT)
+			or_failure_raise(item->failure);
 	}
+
+	if (collecting)
+	{
+		/* openrouter_prefetch() is collecting requests: a NULL for each */
+		for (int i = 0; i < count; i++)
+		{
+			Datum		value = (Datum) 0;
+			bool		isnull = true;
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
+		}
+		return (Datum) 0;
+	}
+
+	find_repeats(items, count);
+	for (int i = 0; i < count; i++)
+		if (!items[i].skipped && !items[i].failure && !items[i].answered &&
+			items[i].same_as < 0)
+			to_send[n_to_send++] = &items[i].exchange;
 
 	or_send(to_send, n_to_send, or_max_concurrency);
 
 	for (int i = 0; i < count; i++)
 	{
+		BatchItem  *item = &items[i];
+		BatchItem  *sent = item->same_as >= 0 ? &items[item->same_as] : item;
 		Datum		value = (Datum) 0;
-		bool		isnull = skipped[i];
-		OrFailure  *failure = failures[i] ? failures[i] : exchanges[i].failure;
+		bool		isnull = item->skipped;
+		OrFailure  *failure;
 
+		if (item == sent && !item->skipped && !item->failure && !item->answered)
+			or_cache_store(&item->key, &item->exchange, false);
+		failure = item->failure ? item->failure : sent->exchange.failure;
 		if (!isnull)
 			value = JsonbPGetDatum(failure ? or_failure_to_jsonb(failure)
-								   : exchanges[i].result);
+								   : sent->exchange.result);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &value, &isnull);
 	}
 	return (Datum) 0;

@@ -54,6 +54,7 @@ int			or_connect_timeout_ms = 10000;
 int			or_max_retries = 3;
 int			or_max_retry_wait_ms = 60000;
 int			or_max_response_kb = 64 * 1024;
+int			or_request_cache_kb = 4 * 1024;
 int			or_max_concurrency = 32;
 int			or_requests_per_minute = 0;
 int			or_on_error_setting = -1;
@@ -340,6 +341,14 @@ or_define_gucs(void)
 							NULL,
 							&or_max_response_kb,
 							64 * 1024, 1, 512 * 1024,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.request_cache_size",
+							"Memory for the answers a transaction keeps to reuse for identical requests.",
+							"Past it the oldest answers are forgotten; the answers of the latest openrouter_prefetch are kept until the next one.",
+							&or_request_cache_kb,
+							4 * 1024, 0, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 

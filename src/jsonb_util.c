@@ -1,7 +1,9 @@
 /*
  * jsonb_util.c
- *		Small helpers for building and reading jsonb values in C, so that the
+ *		The extension's jsonb helpers: building values in C, reading members
+ *		and elements, a value's text, and type names for messages, so that the
  *		rest of the extension reads as what it does, not as JsonbValue plumbing.
+ *		The bottom layer: it uses nothing else of the extension.
  */
 #include "jsonb_util.h"
 
@@ -127,26 +129,54 @@ jb_value_to_jsonb(JsonbValue *value)
 	return JsonbValueToJsonb(value);
 }
 
-/* JSON text of a value: strings without quotes, everything else as JSON */
+/* a container value (jbvBinary) that is an object */
+bool
+jb_is_object(JsonbValue *value)
+{
+	return value != NULL && value->type == jbvBinary &&
+		JsonContainerIsObject(value->val.binary.data);
+}
+
+/* a container value (jbvBinary) that is an array */
+bool
+jb_is_array(JsonbValue *value)
+{
+	return value != NULL && value->type == jbvBinary &&
+		JsonContainerIsArray(value->val.binary.data);
+}
+
+/* the elements of an array container, as a list of JsonbValue * */
+List *
+jb_array_elements(JsonbContainer *array)
+{
+	List	   *elements = NIL;
+	JsonbIterator *it = JsonbIteratorInit(array);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+		if (tok == WJB_ELEM)
+			elements = lappend(elements, memcpy(palloc(sizeof(JsonbValue)), &v,
+												sizeof(JsonbValue)));
+	return elements;
+}
+
+/* the JSON text of any value (strings quoted) */
+char *
+jb_value_to_json(JsonbValue *value)
+{
+	if (value->type == jbvBinary)
+		return JsonbToCString(NULL, value->val.binary.data, value->val.binary.len);
+	return JsonbToCString(NULL, &JsonbValueToJsonb(value)->root, 0);
+}
+
+/* the text of a value: a string's own text, anything else as JSON */
 char *
 jb_value_to_text(JsonbValue *value)
 {
-	switch (value->type)
-	{
-		case jbvString:
-			return pnstrdup(value->val.string.val, value->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(value->val.numeric)));
-		case jbvBool:
-			return pstrdup(value->val.boolean ? "true" : "false");
-		case jbvNull:
-			return pstrdup("null");
-		case jbvBinary:
-			return JsonbToCString(NULL, value->val.binary.data, value->val.binary.len);
-		default:
-			return JsonbToCString(NULL, &JsonbValueToJsonb(value)->root, 0);
-	}
+	if (value->type == jbvString)
+		return pnstrdup(value->val.string.val, value->val.string.len);
+	return jb_value_to_json(value);
 }
 
 const char *

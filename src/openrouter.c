@@ -3,8 +3,9 @@
  *		Module entry: the library's magic block and its load-time setup.
  *
  * The library works when loaded by the first call of one of its functions:
- * it defines its settings then, and starts its transfer engine on the first
- * request.  Loaded at server start (shared_preload_libraries), it also
+ * it defines its settings then, installs the planner hook of
+ * openrouter_prefetch() (prefetch.c), and starts its transfer engine on the
+ * first request.  Loaded at server start (shared_preload_libraries), it also
  * claims its shared memory (shared_state.c) and registers its background
  * workers (worker.c), which what lives outside a caller's transaction needs:
  * the usage ledger (ledger.c).
@@ -15,6 +16,7 @@
 #include "miscadmin.h"
 
 #include "openrouter.h"
+#include "prefetch.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -31,4 +33,5 @@ _PG_init(void)
 		or_shared_state_install_hooks();
 		or_register_launcher();
 	}
+	or_prefetch_init();
 }

@@ -5,13 +5,14 @@
  * The extension is layered (see README.md, "Code layout"):
  *   guc.c        settings (openrouter.*)
  *   api_key.c    where the API key comes from, and the per-role key store
- *   request.c    JSON body and HTTP headers from a call's arguments
+ *   request.c    JSON body and HTTP headers from a call's arguments (request.h)
+ *   request_cache.c  the transaction's request cache (request_cache.h)
  *   transport.c  the per-backend libcurl multi engine: concurrency, retries, waits
  *   response.c   turning what came back into jsonb or a classified failure
  *   failure.c    raising a failure as an ERROR or rendering it as {"error": ...}
  *   chat.c       the SQL entry point openrouter_chat()
  *   batch.c      openrouter_chat_batch(): many requests, concurrently
- *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL
+ *   prefetch.c   openrouter_prefetch(): concurrency for row-at-a-time SQL (prefetch.h)
  *   computed.c   computed columns (computed.h)
  *   tool_*.c     SQL functions as tools (see tools.h for the list)
  */
@@ -36,6 +37,7 @@ extern int	or_connect_timeout_ms;
 extern int	or_max_retries;
 extern int	or_max_retry_wait_ms;
 extern int	or_max_response_kb;
+extern int	or_request_cache_kb;
 extern int	or_max_concurrency;
 extern int	or_requests_per_minute;
 extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
@@ -91,20 +93,7 @@ typedef struct OrClientConfig
 extern OrClientConfig or_resolve_client_config(void);
 extern void or_wipe_string(char *secret);
 
-/* ---------- request.c ---------- */
-
-typedef struct OrChatArgs
-{
-	Jsonb	   *messages;
-	text	   *model;
-	Jsonb	   *model_kwargs;
-	Jsonb	   *tools;
-	Jsonb	   *tool_choice;
-	Jsonb	   *provider;
-	Jsonb	   *transforms;
-	text	   *site_url;
-	text	   *site_name;
-} OrChatArgs;
+/* ---------- request.c (the arguments and building: request.h) ---------- */
 
 /* A request ready to go on the wire. */
 typedef struct OrHttpRequest
@@ -115,8 +104,6 @@ typedef struct OrHttpRequest
 	char	   *site_name;		/* X-OpenRouter-Title and X-Title, or NULL */
 } OrHttpRequest;
 
-extern OrFailure *or_build_chat_request(const OrChatArgs *args,
-										OrHttpRequest *out);
 extern const char *or_header_unsafe_char(const char *value, bool allow_spaces);
 
 /* ---------- transport.c ---------- */
@@ -160,12 +147,5 @@ extern double or_reset_delay_ms(const char *reset_text);
  */
 extern OrFailure *or_interpret_response(const OrHttpResult *http,
 										Jsonb **result, double *retry_after_ms);
-
-/* ---------- prefetch.c ---------- */
-
-extern bool or_prefetch_collecting(void);
-extern void or_prefetch_collect(const OrHttpRequest *request, bool abort_on_failure);
-extern bool or_prefetch_lookup(const OrHttpRequest *request, Jsonb **result,
-							   OrFailure **failure);
 
 #endif							/* OPENROUTER_H */

@@ -5,95 +5,97 @@
  * PostgreSQL's executor evaluates a function call one row at a time, so
  * "UPDATE t SET r = openrouter_chat(...)" can never have two requests in
  * flight by itself.  openrouter_prefetch() runs a read-only query in
- * "collect" mode: each openrouter_chat() call it evaluates records its
- * request and returns NULL instead of sending it.  The collected requests
- * then go out together, up to openrouter.max_concurrency at once, and their
- * answers are kept in this backend's answer cache.  When the same
- * expressions are evaluated again for real (the UPDATE), every
- * openrouter_chat() call finds its answer in the cache and sends nothing.
+ * "collect" mode: each openrouter_chat() call (and each request of an
+ * openrouter_chat_batch() call) it evaluates reports its request and returns
+ * NULL instead of sending it.  The collected requests then go out together,
+ * up to openrouter.max_concurrency at once, and their answers are kept in
+ * the transaction's request cache (request_cache.c), pinned until the next
+ * prefetch.  When the same expressions are evaluated again for real (the
+ * UPDATE), every call finds its answer in the cache and sends nothing.
  *
- * A cached answer is found by the exact request: body, attribution headers,
- * base URL and the role whose key pays for it.  The cache holds the answers
- * of the last prefetch only, and is emptied at the end of the transaction.
+ * openrouter_chat is IMMUTABLE, so a call whose arguments are constants may
+ * be evaluated by the planner, and a plan made while collecting holds the
+ * NULL that collect mode returns.  A planner hook marks such plans (a
+ * PlanInvalItem of its own), and after the collect pass only the marked
+ * plans are invalidated: the rest of the backend's plan cache stays.
  */
 #include "openrouter.h"
 
-#include "access/xact.h"
-#include "common/hashfn.h"
 #include "executor/spi.h"
-#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "optimizer/planner.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
-#include "utils/plancache.h"
+#include "utils/syscache.h"
+
+#include "prefetch.h"
+#include "request_cache.h"
 
 PG_FUNCTION_INFO_V1(openrouter_prefetch);
 
-typedef struct CachedAnswer
+/* one collected request */
+typedef struct Collected
 {
-	uint64		hash;			/* hash key */
-	char	   *fingerprint;	/* the whole request, to rule out collisions */
-	OrExchange *exchange;		/* request, then its result or failure */
-} CachedAnswer;
+	OrRequestKey key;			/* hash key: must be first */
+	OrClientIdentity client;	/* who would pay for it */
+	OrExchange *exchange;
+} Collected;
 
-static MemoryContext cache_context = NULL;
-static HTAB *answers = NULL;
 static bool collecting = false;
-static List *collected = NIL;	/* exchanges to send, in cache_context */
-static bool xact_callback_registered = false;
+static MemoryContext collect_context = NULL;
+static HTAB *collected_by_key = NULL;
+static List *collected = NIL;	/* Collected *, in order */
+static uint64 collect_calls = 0;	/* calls made in collect mode, ever */
+static bool plans_marked = false;	/* this pass marked a plan */
+static planner_hook_type previous_planner_hook = NULL;
 
-static char *
-fingerprint_of(const OrHttpRequest *request)
+/* the hash value of the PlanInvalItem that marks plans made while collecting */
+static uint32
+marked_plan_hash(void)
 {
-	return psprintf("%u\n%s\n%s\n%s\n%s", GetUserId(), or_base_url,
-					request->site_url ? request->site_url : "",
-					request->site_name ? request->site_name : "",
-					request->body);
+	/*
+	 * The hash of the highest OID, which no function is given in practice:
+	 * only marked plans carry it.  (Not OID 0: its hash is 0, which means
+	 * "every function" to the plan cache.)
+	 */
+	return GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(PG_UINT32_MAX));
 }
 
-static void
-forget_answers(void)
+/*
+ * The planner hook: a plan made while collecting, during which a collect
+ * mode call was evaluated (constant folding), is marked for invalidation.
+ */
+static PlannedStmt *
+mark_folded_plans(Query *parse, const char *query_string, int cursor_options,
+				  ParamListInfo bound_params)
 {
-	if (cache_context != NULL)
-		MemoryContextReset(cache_context);
-	answers = NULL;
-	collected = NIL;
-}
+	uint64		calls_before = collect_calls;
+	PlannedStmt *stmt;
 
-static void
-at_transaction_end(XactEvent event, void *arg)
-{
-	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
-		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
-		event == XACT_EVENT_PREPARE)
+	if (previous_planner_hook)
+		stmt = previous_planner_hook(parse, query_string, cursor_options, bound_params);
+	else
+		stmt = standard_planner(parse, query_string, cursor_options, bound_params);
+
+	if (collecting && collect_calls != calls_before)
 	{
-		collecting = false;
-		forget_answers();
+		PlanInvalItem *item = makeNode(PlanInvalItem);
+
+		item->cacheId = PROCOID;
+		item->hashValue = marked_plan_hash();
+		stmt->invalItems = lappend(stmt->invalItems, item);
+		plans_marked = true;
 	}
+	return stmt;
 }
 
-static void
-ensure_cache(void)
+void
+or_prefetch_init(void)
 {
-	HASHCTL		ctl;
-
-	if (!xact_callback_registered)
-	{
-		RegisterXactCallback(at_transaction_end, NULL);
-		xact_callback_registered = true;
-	}
-	if (cache_context == NULL)
-		cache_context = AllocSetContextCreate(TopMemoryContext,
-											  "openrouter answer cache",
-											  ALLOCSET_DEFAULT_SIZES);
-	if (answers != NULL)
-		return;
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(uint64);
-	ctl.entrysize = sizeof(CachedAnswer);
-	ctl.hcxt = cache_context;
-	answers = hash_create("openrouter answers", 1024, &ctl,
-						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	previous_planner_hook = planner_hook;
+	planner_hook = mark_folded_plans;
 }
 
 bool
@@ -104,90 +106,55 @@ or_prefetch_collecting(void)
 
 /* In collect mode: remember the request (once) to send it with the rest. */
 void
-or_prefetch_collect(const OrHttpRequest *request, bool abort_on_failure)
+or_prefetch_collect(const OrHttpRequest *request, const OrClientIdentity *client,
+					const OrRequestKey *key, bool abort_on_failure)
 {
-	MemoryContext old = MemoryContextSwitchTo(cache_context);
-	char	   *fingerprint = fingerprint_of(request);
-	uint64		hash = hash_bytes_extended((const unsigned char *) fingerprint,
-										   strlen(fingerprint), 0);
+	MemoryContext old;
+	Collected  *entry;
 	bool		found;
-	CachedAnswer *entry = hash_search(answers, &hash, HASH_ENTER, &found);
 
-	if (!found)
+	collect_calls++;
+	if (request == NULL)
+		return;
+
+	entry = hash_search(collected_by_key, key, HASH_ENTER, &found);
+	if (found)
 	{
-		entry->fingerprint = fingerprint;
-		entry->exchange = palloc0(sizeof(OrExchange));
-		entry->exchange->request.body = pstrdup(request->body);
-		entry->exchange->request.body_len = request->body_len;
-		entry->exchange->request.site_url = request->site_url ? pstrdup(request->site_url) : NULL;
-		entry->exchange->request.site_name = request->site_name ? pstrdup(request->site_name) : NULL;
-		collected = lappend(collected, entry->exchange);
+		if (abort_on_failure && entry->exchange != NULL)
+			entry->exchange->abort_on_failure = true;
+		return;
 	}
-	if (abort_on_failure)
-		entry->exchange->abort_on_failure = true;
+	entry->exchange = NULL;
+	/* answered earlier in this transaction: nothing to send, keep the answer */
+	if (or_cache_pin(key))
+		return;
+
+	old = MemoryContextSwitchTo(collect_context);
+	entry->client = *client;
+	entry->exchange = palloc0(sizeof(OrExchange));
+	entry->exchange->request.body = pstrdup(request->body);
+	entry->exchange->request.body_len = request->body_len;
+	entry->exchange->request.site_url = request->site_url ? pstrdup(request->site_url) : NULL;
+	entry->exchange->request.site_name = request->site_name ? pstrdup(request->site_name) : NULL;
+	entry->exchange->abort_on_failure = abort_on_failure;
+	collected = lappend(collected, entry);
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * The prefetched answer to this request, if there is one: sets *result or
- * *failure (copied into the caller's memory) and returns true.
- */
-bool
-or_prefetch_lookup(const OrHttpRequest *request, Jsonb **result, OrFailure **failure)
+/* run the query in collect mode */
+static void
+collect(const char *query)
 {
-	char	   *fingerprint;
-	uint64		hash;
-	CachedAnswer *entry;
+	HASHCTL		ctl;
 
-	if (answers == NULL)
-		return false;
-	fingerprint = fingerprint_of(request);
-	hash = hash_bytes_extended((const unsigned char *) fingerprint, strlen(fingerprint), 0);
-	entry = hash_search(answers, &hash, HASH_FIND, NULL);
-	/* only a finished answer counts (a batch cut short by an ERROR leaves some unfinished) */
-	if (entry == NULL || strcmp(entry->fingerprint, fingerprint) != 0 ||
-		(entry->exchange->result == NULL && entry->exchange->failure == NULL))
-		return false;
-
-	*result = NULL;
-	*failure = NULL;
-	if (entry->exchange->result != NULL)
-	{
-		Jsonb	   *cached = entry->exchange->result;
-
-		*result = palloc(VARSIZE(cached));
-		memcpy(*result, cached, VARSIZE(cached));
-	}
-	else
-	{
-		/* the failure's strings live in the cache; the caller only reads them */
-		*failure = entry->exchange->failure;
-	}
-	return true;
-}
-
-/*
- * openrouter_prefetch(query text) RETURNS bigint
- *		Evaluate a read-only query, collecting the openrouter_chat() calls it
- *		makes; send them all concurrently; keep the answers for the next
- *		evaluation of the same calls.  Returns how many requests were sent.
- */
-Datum
-openrouter_prefetch(PG_FUNCTION_ARGS)
-{
-	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	OrExchange **batch;
-	int			count;
-	int			i = 0;
-	ListCell   *lc;
-
-	if (collecting)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("openrouter_prefetch cannot be nested")));
-
-	forget_answers();
-	ensure_cache();
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(OrRequestKey);
+	ctl.entrysize = sizeof(Collected);
+	ctl.hcxt = collect_context;
+	collected_by_key = hash_create("openrouter collected requests", 1024, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	collected = NIL;
+	plans_marked = false;
 
 	collecting = true;
 	PG_TRY();
@@ -207,25 +174,63 @@ openrouter_prefetch(PG_FUNCTION_ARGS)
 	PG_FINALLY();
 	{
 		collecting = false;
-		/*
-		 * openrouter_chat is IMMUTABLE: a call with constant arguments planned
-		 * while collecting was folded to the NULL collect mode returns.  Make
-		 * every cached plan be planned again rather than keep that NULL.
-		 */
-		ResetPlanCache();
+		/* plans that folded a collect-mode call are planned again */
+		if (plans_marked)
+			CallSyscacheCallbacks(PROCOID, marked_plan_hash());
 	}
 	PG_END_TRY();
+}
 
-	count = list_length(collected);
-	batch = MemoryContextAlloc(cache_context, Max(count, 1) * sizeof(OrExchange *));
+/*
+ * openrouter_prefetch(query text) RETURNS bigint
+ *		Evaluate a read-only query, collecting the requests it makes; send
+ *		them all concurrently; keep the answers for the next evaluation of the
+ *		same calls.  Returns how many requests were sent.
+ */
+Datum
+openrouter_prefetch(PG_FUNCTION_ARGS)
+{
+	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	OrExchange **batch;
+	int			count = 0;
+	OrClientIdentity client;
+	ListCell   *lc;
+
+	if (collecting)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("openrouter_prefetch cannot be nested")));
+
+	/* the previous prefetch's answers may now be evicted like any others */
+	or_cache_unpin_all();
+	collect_context = AllocSetContextCreate(CurrentMemoryContext,
+											"openrouter prefetch",
+											ALLOCSET_DEFAULT_SIZES);
+	collect(query);
+
+	/* requests collected for another role (SECURITY DEFINER) are left alone */
+	if (collected != NIL)
+		or_client_identity(&client);
+	batch = palloc(Max(list_length(collected), 1) * sizeof(OrExchange *));
 	foreach(lc, collected)
-		batch[i++] = (OrExchange *) lfirst(lc);
-
 	{
-		MemoryContext old = MemoryContextSwitchTo(cache_context);
+		Collected  *entry = lfirst(lc);
 
-		or_send(batch, count, or_max_concurrency);
-		MemoryContextSwitchTo(old);
+		if (memcmp(&entry->client, &client, sizeof(client)) == 0)
+			batch[count++] = entry->exchange;
 	}
+
+	or_send(batch, count, or_max_concurrency);
+
+	foreach(lc, collected)
+	{
+		Collected  *entry = lfirst(lc);
+
+		or_cache_store(&entry->key, entry->exchange, true);
+	}
+	MemoryContextDelete(collect_context);
+	collect_context = NULL;
+	collected_by_key = NULL;
+	collected = NIL;
 	PG_RETURN_INT64(count);
 }

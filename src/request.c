@@ -1,7 +1,13 @@
 /*
  * request.c
- *		The JSON body and the attribution headers of one chat completions
- *		request, built from openrouter_chat()'s arguments.
+ *		openrouter_chat()'s arguments, described once, and the JSON body and
+ *		attribution headers of the request they make.
+ *
+ * or_chat_arguments[] is the one list of the arguments (see request.h): the
+ * SQL entry point reads them through it, openrouter_chat_batch() reads its
+ * request objects through it (an unknown key is an error), and the body is
+ * built from it.  A regression test compares it with pg_proc, through
+ * openrouter_chat_arguments().
  *
  * Arguments are checked before anything is sent: a problem with them is a
  * failure of SQLSTATE 22023 (or 22004 for a NULL), reported like any other
@@ -11,14 +17,38 @@
  */
 #include "openrouter.h"
 
+#include "catalog/pg_type.h"
+#include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "jsonb_util.h"
+#include "request.h"
 
-/* model_kwargs keys that have an argument of their own */
-static const char *const dedicated_keys[] = {
-	"messages", "model", "tools", "tool_choice", "provider", "transforms"
+PG_FUNCTION_INFO_V1(openrouter_chat_arguments);
+
+/* openrouter_chat()'s arguments, in the order of its SQL signature */
+const OrChatArgument or_chat_arguments[OR_CHAT_NARGS] = {
+	[OR_CHAT_MESSAGES] = {"messages", JSONBOID, OR_ARG_MESSAGES, true, true,
+	"[{\"role\": \"user\", \"content\": \"Hello\"}]"},
+	[OR_CHAT_MODEL] = {"model", TEXTOID, OR_ARG_MODEL, true, true,
+	"openai/gpt-4o-mini"},
+	[OR_CHAT_MODEL_KWARGS] = {"model_kwargs", JSONBOID, OR_ARG_MODEL_KWARGS, true, false,
+	"{\"temperature\": 0.9, \"max_tokens\": 500}"},
+	[OR_CHAT_TOOLS] = {"tools", JSONBOID, OR_ARG_ARRAY, true, true,
+	"[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {}}}]"},
+	[OR_CHAT_TOOL_CHOICE] = {"tool_choice", JSONBOID, OR_ARG_TOOL_CHOICE, true, true,
+	"\"auto\""},
+	[OR_CHAT_PROVIDER] = {"provider", JSONBOID, OR_ARG_OBJECT, true, true,
+	"{\"order\": [\"openai\", \"together\"], \"allow_fallbacks\": false}"},
+	[OR_CHAT_TRANSFORMS] = {"transforms", JSONBOID, OR_ARG_ARRAY, true, true,
+	"[\"middle-out\"]"},
+	[OR_CHAT_SITE_URL] = {"site_url", TEXTOID, OR_ARG_HEADER, true, false,
+	"https://yourapp.example", &or_site_url, offsetof(OrHttpRequest, site_url)},
+	[OR_CHAT_SITE_NAME] = {"site_name", TEXTOID, OR_ARG_HEADER, true, false,
+	"Your App", &or_site_name, offsetof(OrHttpRequest, site_name)},
+	[OR_CHAT_ON_ERROR] = {"on_error", TEXTOID, OR_ARG_ON_ERROR, false, false,
+	"ignore"},
 };
 
 static const char *const message_roles[] = {
@@ -211,12 +241,12 @@ add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel
 		tok = JsonbIteratorNext(&it, &value, true);
 		Assert(tok == WJB_VALUE);
 
-		if (in_list(name, strlen(name), dedicated_keys, lengthof(dedicated_keys)))
-		{
-			return with_hint(or_failure_new("22023", "invalid_argument", false,
-											"model_kwargs must not contain \"%s\"", name),
-							 psprintf("Pass it as openrouter_chat's %s argument instead.", name));
-		}
+		for (int i = 0; i < OR_CHAT_NARGS; i++)
+			if (or_chat_arguments[i].in_body &&
+				strcmp(or_chat_arguments[i].name, name) == 0)
+				return with_hint(or_failure_new("22023", "invalid_argument", false,
+												"model_kwargs must not contain \"%s\"", name),
+								 psprintf("Pass it as openrouter_chat's %s argument instead.", name));
 		if (strcmp(name, "parallel_tool_calls") == 0 && sets_parallel)
 			return argument_failure("Set parallel_tool_calls in one place only.",
 									"model_kwargs' \"%s\" conflicts with tool_choice's", name);
@@ -233,19 +263,19 @@ add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel
 
 /* push a jsonb argument that must be of one container type */
 static OrFailure *
-add_container(JsonbParseState **body, const char *name, Jsonb *value,
-			  bool want_array, const char *example)
+add_container(JsonbParseState **body, const OrChatArgument *arg, Jsonb *value)
 {
+	bool		want_array = (arg->kind == OR_ARG_ARRAY);
 	bool		is_array = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_ARRAY(value);
 	bool		is_object = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_OBJECT(value);
 
 	if (want_array ? !is_array : !is_object)
 		return with_hint(or_failure_new("22023", "invalid_argument", false,
-										"%s must be a JSON %s, not %s", name,
+										"%s must be a JSON %s, not %s", arg->name,
 										want_array ? "array" : "object",
 										jb_root_type_name(value)),
-						 psprintf("Pass a value such as '%s'.", example));
-	jb_push_key(body, name);
+						 psprintf("Pass a value such as '%s'.", arg->example));
+	jb_push_key(body, arg->name);
 	jb_push_jsonb(body, value);
 	return NULL;
 }
@@ -286,6 +316,74 @@ header_value(text *argument, const char *setting, const char *name, char **out)
 	return NULL;
 }
 
+/* the model: a name, neither NULL nor empty */
+static OrFailure *
+check_model(text *argument, char **model)
+{
+	OrFailure  *failure;
+
+	if (argument == NULL)
+	{
+		failure = or_failure_new("22004", "invalid_argument", false, "model must not be null");
+		failure->hint = pstrdup("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.");
+		return failure;
+	}
+	*model = text_to_cstring(argument);
+	if ((*model)[0] == '\0')
+		return argument_failure("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.",
+								"model must not be empty");
+	return NULL;
+}
+
+/* one argument into the body or the headers (model_kwargs: see below) */
+static OrFailure *
+add_argument(const OrChatArgs *args, OrChatArg which, JsonbParseState **body,
+			 bool *sets_parallel, OrHttpRequest *out)
+{
+	const OrChatArgument *arg = &or_chat_arguments[which];
+	void	   *value = args->value[which];
+	OrFailure  *failure = NULL;
+	char	   *model;
+
+	switch (arg->kind)
+	{
+		case OR_ARG_MESSAGES:
+			if (value == NULL)
+				failure = or_failure_new("22004", "invalid_argument", false,
+										 "messages must not be null");
+			else if ((failure = check_messages(value)) == NULL)
+			{
+				jb_push_key(body, arg->name);
+				jb_push_jsonb(body, value);
+			}
+			break;
+		case OR_ARG_MODEL:
+			if ((failure = check_model(value, &model)) == NULL)
+			{
+				jb_push_key(body, arg->name);
+				jb_push_string(body, model);
+			}
+			break;
+		case OR_ARG_ARRAY:
+		case OR_ARG_OBJECT:
+			if (value != NULL)
+				failure = add_container(body, arg, value);
+			break;
+		case OR_ARG_TOOL_CHOICE:
+			if (value != NULL)
+				failure = add_tool_choice(value, body, sets_parallel);
+			break;
+		case OR_ARG_HEADER:
+			failure = header_value(value, *arg->setting, arg->name,
+								   (char **) ((char *) out + arg->header));
+			break;
+		case OR_ARG_MODEL_KWARGS:
+		case OR_ARG_ON_ERROR:
+			break;
+	}
+	return failure;
+}
+
 OrFailure *
 or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
 {
@@ -293,46 +391,17 @@ or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
 	JsonbValue *done;
 	OrFailure  *failure;
 	bool		sets_parallel = false;
-	char	   *model;
+	Jsonb	   *model_kwargs = OR_CHAT_JSONB(args, OR_CHAT_MODEL_KWARGS);
 
 	memset(out, 0, sizeof(*out));
 
-	if ((failure = check_messages(args->messages)) != NULL)
-		return failure;
-	if (args->model == NULL)
-	{
-		failure = or_failure_new("22004", "invalid_argument", false, "model must not be null");
-		failure->hint = pstrdup("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.");
-		return failure;
-	}
-	model = text_to_cstring(args->model);
-	if (model[0] == '\0')
-		return argument_failure("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.",
-								"model must not be empty");
-
 	pushJsonbValue(&body, WJB_BEGIN_OBJECT, NULL);
-	jb_push_key(&body, "model");
-	jb_push_string(&body, model);
-	jb_push_key(&body, "messages");
-	jb_push_jsonb(&body, args->messages);
-
-	if (args->tools &&
-		(failure = add_container(&body, "tools", args->tools, true,
-								 "[{\"type\": \"function\", \"function\": {\"name\": \"f\", \"parameters\": {}}}]")) != NULL)
-		return failure;
-	if (args->tool_choice &&
-		(failure = add_tool_choice(args->tool_choice, &body, &sets_parallel)) != NULL)
-		return failure;
-	if (args->provider &&
-		(failure = add_container(&body, "provider", args->provider, false,
-								 "{\"order\": [\"openai\", \"together\"], \"allow_fallbacks\": false}")) != NULL)
-		return failure;
-	if (args->transforms &&
-		(failure = add_container(&body, "transforms", args->transforms, true,
-								 "[\"middle-out\"]")) != NULL)
-		return failure;
-	if (args->model_kwargs &&
-		(failure = add_model_kwargs(args->model_kwargs, &body, sets_parallel)) != NULL)
+	for (int i = 0; i < OR_CHAT_NARGS; i++)
+		if ((failure = add_argument(args, i, &body, &sets_parallel, out)) != NULL)
+			return failure;
+	/* model_kwargs last: it may not repeat what the other arguments set */
+	if (model_kwargs != NULL &&
+		(failure = add_model_kwargs(model_kwargs, &body, sets_parallel)) != NULL)
 		return failure;
 
 	done = pushJsonbValue(&body, WJB_END_OBJECT, NULL);
@@ -340,10 +409,115 @@ or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
 	/* JSON goes out as UTF-8, whatever the database encoding */
 	out->body = pg_server_to_any(out->body, strlen(out->body), PG_UTF8);
 	out->body_len = strlen(out->body);
-
-	if ((failure = header_value(args->site_url, or_site_url, "site_url", &out->site_url)) != NULL)
-		return failure;
-	if ((failure = header_value(args->site_name, or_site_name, "site_name", &out->site_name)) != NULL)
-		return failure;
 	return NULL;
+}
+
+/* openrouter_chat()'s own arguments, as the descriptor table lists them */
+void
+or_chat_args_from_call(FunctionCallInfo fcinfo, OrChatArgs *args)
+{
+	memset(args, 0, sizeof(*args));
+	for (int i = 0; i < OR_CHAT_NARGS && i < PG_NARGS(); i++)
+	{
+		if (PG_ARGISNULL(i))
+			continue;
+		if (or_chat_arguments[i].type == JSONBOID)
+			args->value[i] = PG_GETARG_JSONB_P(i);
+		else
+			args->value[i] = PG_GETARG_TEXT_PP(i);
+	}
+}
+
+/* a failure of one request object of openrouter_chat_batch() */
+static OrFailure *
+request_object_failure(const char *fmt, int position, const char *what)
+{
+	OrFailure  *failure = or_failure_new("22023", "invalid_argument", false, fmt, position, what);
+	StringInfoData keys;
+
+	initStringInfo(&keys);
+	for (int i = 0; i < OR_CHAT_NARGS; i++)
+		if (or_chat_arguments[i].batch_key)
+			appendStringInfo(&keys, "%s%s", keys.len > 0 ? ", " : "",
+							 or_chat_arguments[i].name);
+	failure->hint = psprintf("Each request is an object with the keys of openrouter_chat's arguments: %s.",
+							 keys.data);
+	return failure;
+}
+
+/* the batch argument of this name, or -1 */
+static int
+batch_key_position(const char *name, int len)
+{
+	for (int i = 0; i < OR_CHAT_NARGS; i++)
+		if (or_chat_arguments[i].batch_key &&
+			in_list(name, len, &or_chat_arguments[i].name, 1))
+			return i;
+	return -1;
+}
+
+/*
+ * The arguments of an openrouter_chat_batch() request object: the keys of
+ * the descriptor table's batch arguments; an unknown key, or a text argument
+ * that is not a JSON string, is a failure.  JSON null is an absent key.
+ */
+OrFailure *
+or_chat_args_from_object(Jsonb *request, int position, OrChatArgs *args)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			current = -1;
+
+	memset(args, 0, sizeof(*args));
+	if (JB_ROOT_IS_SCALAR(request) || !JB_ROOT_IS_OBJECT(request))
+		return request_object_failure("request %d is not a JSON %s", position, "object");
+
+	it = JsonbIteratorInit(&request->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			current = batch_key_position(v.val.string.val, v.val.string.len);
+			if (current < 0)
+				return request_object_failure("request %d has an unknown key \"%s\"", position,
+											  pnstrdup(v.val.string.val, v.val.string.len));
+			continue;
+		}
+		if (tok != WJB_VALUE || v.type == jbvNull)
+			continue;
+		if (or_chat_arguments[current].type == JSONBOID)
+			args->value[current] = jb_value_to_jsonb(&v);
+		else if (v.type == jbvString)
+			args->value[current] = cstring_to_text_with_len(v.val.string.val, v.val.string.len);
+		else
+			return request_object_failure("request %d: \"%s\" must be a string", position,
+										  or_chat_arguments[current].name);
+	}
+	return NULL;
+}
+
+/*
+ * openrouter_chat_arguments() RETURNS TABLE (position, name, type, batch_key,
+ * in_body): the descriptor table, for the test that compares it with pg_proc.
+ */
+Datum
+openrouter_chat_arguments(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (int i = 0; i < OR_CHAT_NARGS; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		values[0] = Int32GetDatum(i + 1);
+		values[1] = CStringGetTextDatum(or_chat_arguments[i].name);
+		values[2] = ObjectIdGetDatum(or_chat_arguments[i].type);
+		values[3] = BoolGetDatum(or_chat_arguments[i].batch_key);
+		values[4] = BoolGetDatum(or_chat_arguments[i].in_body);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -12,7 +12,10 @@
  * take the function's default expressions from pg_proc.  What is wrong is
  * raised: a call naming no tool or an undeclared one (ORT01), arguments that
  * are not a JSON object (ORT02), an argument the tool does not have, a
- * missing one without a default, or a value its type rejects (ORT03).
+ * missing one without a default, or a value its type rejects (ORT03).  The
+ * model's JSON is data: whatever a parser or an input function says about it
+ * (a data exception, or a limit such as JSON nested too deep for the stack)
+ * is one of these, never the statement's own error.
  */
 #include "postgres.h"
 
@@ -57,6 +60,17 @@ declared_names(List *slots)
 	return name_list(names, count, "none");
 }
 
+/* the JSON text the model gave, cut to 100 bytes for messages */
+static char *
+clipped_json(JsonbValue *v)
+{
+	char	   *given = jb_value_to_json(v);
+
+	if (strlen(given) > 100)
+		given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
+	return given;
+}
+
 /* text for the type's input function */
 static char *
 input_text(JsonbValue *v, OrToolTypeKind kind)
@@ -65,7 +79,7 @@ input_text(JsonbValue *v, OrToolTypeKind kind)
 	char	   *dot;
 
 	if (kind == OR_TOOL_TYPE_JSON)
-		return or_json_text(v);
+		return jb_value_to_json(v);
 	text = jb_value_to_text(v);
 
 	/* 2.0 is a fine integer in JSON */
@@ -78,13 +92,29 @@ input_text(JsonbValue *v, OrToolTypeKind kind)
 
 static Datum convert_value(JsonbValue *v, Oid typid, bool *isnull);
 
+/*
+ * Is this error what the model's JSON made a parser or an input function
+ * say: a data exception, a domain's constraint, or a limit (nesting too deep
+ * for the stack, a value too large)?  Anything else (a cancel, out of
+ * memory) is not the model's.
+ */
+static bool
+is_fault_of_the_value(int sqlerrcode)
+{
+	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return category == ERRCODE_DATA_EXCEPTION ||
+		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
+}
+
 /* a JSON array into an array of the (possibly domain) type typid */
 static Datum
 convert_array(JsonbValue *v, Oid typid)
 {
 	Oid			base = getBaseType(typid);
 	Oid			element = get_element_type(base);
-	List	   *elements = or_json_array_elements(v->val.binary.data);
+	List	   *elements = jb_array_elements(v->val.binary.data);
 	int			count = list_length(elements);
 	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
 	bool	   *nulls = palloc(sizeof(bool) * Max(count, 1));
@@ -127,7 +157,7 @@ convert_value(JsonbValue *v, Oid typid, bool *isnull)
 			domain_check((Datum) 0, true, typid, NULL, CurrentMemoryContext);
 		return (Datum) 0;
 	}
-	if (kind == OR_TOOL_TYPE_ARRAY && or_json_is_container(v, true))
+	if (kind == OR_TOOL_TYPE_ARRAY && jb_is_array(v))
 		return convert_array(v, typid);
 
 	getTypeInputInfo(typid, &typinput, &typioparam);
@@ -159,20 +189,15 @@ argument_const(OrToolCall *call, int i, JsonbValue *v)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
-		int			category;
 		char	   *given;
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		category = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-		if (category != ERRCODE_DATA_EXCEPTION &&
-			category != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+		if (!is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 
-		given = or_json_text(v);
-		if (strlen(given) > 100)
-			given = psprintf("%.*s...", pg_mbcliplen(given, strlen(given), 100), given);
+		given = clipped_json(v);
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
 				 errmsg("argument \"%s\" of tool \"%s\" is not a valid %s",
@@ -198,7 +223,7 @@ arguments_object(OrToolCall *call)
 	/* absent, null or empty: no arguments (some models send "" or nothing) */
 	if (v == NULL || v->type == jbvNull)
 		return NULL;
-	if (or_json_is_container(v, false))
+	if (jb_is_object(v))
 		return v->val.binary.data;	/* an object instead of its text: fine */
 	if (v->type != jbvString)
 		ereport(ERROR,
@@ -219,13 +244,13 @@ arguments_object(OrToolCall *call)
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+		if (!is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
-				 errdetail("The model gave %s: %s.", or_json_text(v), edata->message)));
+				 errdetail("The model gave %s: %s.", clipped_json(v), edata->message)));
 	}
 	PG_END_TRY();
 
@@ -233,7 +258,7 @@ arguments_object(OrToolCall *call)
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not a JSON object", call->name),
-				 errdetail("The model gave %s.", or_json_text(v))));
+				 errdetail("The model gave %s.", clipped_json(v))));
 	return &parsed->root;
 }
 
@@ -256,6 +281,9 @@ or_prepare_tool_call(OrToolCall *call, List *slots)
 				 errmsg("the model called tool \"%s\", which is not declared", call->name),
 				 errdetail("Declared tools: %s.", declared_names(slots)),
 				 errhint("Only the functions declared in tools can run.")));
+
+	/* a tool that ran before may have dropped it, or one of its types */
+	or_lock_tool_function(tool);
 
 	given = palloc0(sizeof(JsonbValue *) * Max(tool->nargs, 1));
 	quoted = palloc(sizeof(char *) * Max(tool->nargs, 1));

@@ -29,6 +29,7 @@
 #include "utils/resowner.h"
 
 #include "jsonb_util.h"
+#include "prefetch.h"
 #include "tools.h"
 
 PG_FUNCTION_INFO_V1(openrouter_invoke_tools);
@@ -62,6 +63,7 @@ execute_call(OrToolCall *call)
 	bool		isnull;
 	Jsonb	   *result = NULL;
 
+	or_lock_tool_function(tool);
 	expr = (Expr *) makeFuncExpr(tool->funcoid, tool->rettype, call->args,
 								 result_collation, tool->inputcollid,
 								 COERCE_EXPLICIT_CALL);
@@ -112,6 +114,8 @@ error_entry(ErrorData *edata, OrToolCall *call)
 		code = "invalid_arguments";
 	else if (edata->sqlerrcode == ERRCODE_INSUFFICIENT_PRIVILEGE)
 		code = "permission_denied";
+	else if (edata->sqlerrcode == ERRCODE_OR_TOOL_DROPPED)
+		code = "tool_dropped";
 	else
 		code = "tool_failed";
 

@@ -34,7 +34,7 @@ push_tool_call(JsonbParseState **state, OrToolCall *call)
 	else if (v->type == jbvString)
 		jb_push_jsonb_value(state, v);
 	else
-		jb_push_string(state, or_json_text(v));
+		jb_push_string(state, jb_value_to_json(v));
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
@@ -46,7 +46,7 @@ tool_result_text(JsonbContainer *results, OrToolCall *call, int nth)
 	JsonbValue *list = jb_object_get(results, call->name);
 	JsonbValue *result;
 
-	if (!or_json_is_container(list, true) ||
+	if (!jb_is_array(list) ||
 		(int) JsonContainerSize(list->val.binary.data) <= nth)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -54,7 +54,7 @@ tool_result_text(JsonbContainer *results, OrToolCall *call, int nth)
 						call->position, call->id, call->name),
 				 errhint("Pass what openrouter_invoke_tools() returned for this response.")));
 	result = getIthJsonbValueFromContainer(list->val.binary.data, nth);
-	return or_json_text(result);
+	return jb_value_to_json(result);
 }
 
 /*
@@ -115,7 +115,7 @@ openrouter_tool_messages(PG_FUNCTION_ARGS)
 	}
 
 	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
-	foreach(lc, or_json_array_elements(&messages->root))
+	foreach(lc, jb_array_elements(&messages->root))
 		jb_push_jsonb_value(&state, lfirst(lc));
 
 	/* the assistant message */

@@ -21,6 +21,7 @@
 #include "funcapi.h"
 #include "nodes/nodeFuncs.h"
 #include "nodes/value.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
@@ -76,21 +77,35 @@ comparable_spec(JsonbContainer *function)
 	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
 }
 
+void
+or_lock_tool_function(OrToolSlot *tool)
+{
+	LockDatabaseObject(ProcedureRelationId, tool->funcoid, 0, AccessShareLock);
+	if (!SearchSysCacheExists1(PROCOID, ObjectIdGetDatum(tool->funcoid)))
+		ereport(ERROR,
+				(errcode(ERRCODE_OR_TOOL_DROPPED),
+				 errmsg("the function of tool \"%s\" was dropped", tool->name),
+				 errdetail("It was dropped after openrouter_invoke_tools found it, e.g. by a tool that ran before."),
+				 errhint("A tool that drops or replaces another declared tool makes that tool's later calls fail.")));
+}
+
 /* what a call needs to know about the resolved function */
 static void
 load_function(OrToolSlot *tool, Oid funcoid)
 {
-	HeapTuple	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
+	HeapTuple	tuple;
 	Form_pg_proc proc;
 	char	   *argmodes;
 	bool		isnull;
 	Datum		defaults;
 
-	if (!HeapTupleIsValid(tuple))
+	tool->funcoid = funcoid;
+	or_lock_tool_function(tool);
+	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
+	if (!HeapTupleIsValid(tuple))	/* checked just above */
 		elog(ERROR, "cache lookup failed for function %u", funcoid);
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 
-	tool->funcoid = funcoid;
 	tool->rettype = proc->prorettype;
 	tool->nargs = get_func_arg_info(tuple, &tool->argtypes, &tool->argnames,
 									&argmodes);
@@ -185,7 +200,7 @@ or_resolve_declared_tools(Jsonb *tools)
 						jb_root_type_name(tools)),
 				 errhint(TOOLS_HINT)));
 
-	foreach(lc, or_json_array_elements(&tools->root))
+	foreach(lc, jb_array_elements(&tools->root))
 	{
 		JsonbValue *element = lfirst(lc);
 		JsonbContainer *spec;
@@ -196,7 +211,7 @@ or_resolve_declared_tools(Jsonb *tools)
 		ListCell   *prev;
 
 		position++;
-		if (!or_json_is_container(element, false))
+		if (!jb_is_object(element))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("element %d of tools is not a tool spec", position),

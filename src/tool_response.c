@@ -18,9 +18,9 @@ has_error(JsonbContainer *object, char **why)
 
 	if (v == NULL || v->type == jbvNull)
 		return false;
-	text = or_json_is_container(v, false)
+	text = jb_is_object(v)
 		? jb_object_get_string(v->val.binary.data, "message") : NULL;
-	*why = text ? text : or_json_text(v);
+	*why = text ? text : jb_value_to_json(v);
 	return true;
 }
 
@@ -53,7 +53,7 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	v = jb_object_get(root, "choices");
 	if (v == NULL || v->type == jbvNull)
 		return OR_RESPONSE_COMPLETION;
-	if (!or_json_is_container(v, true))
+	if (!jb_is_array(v))
 	{
 		*why = pstrdup("Its \"choices\" is not an array.");
 		return OR_RESPONSE_MALFORMED;
@@ -61,7 +61,7 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	if (JsonContainerSize(v->val.binary.data) == 0)
 		return OR_RESPONSE_COMPLETION;
 	v = getIthJsonbValueFromContainer(v->val.binary.data, 0);
-	if (!or_json_is_container(v, false))
+	if (!jb_is_object(v))
 	{
 		*why = pstrdup("Its first choice is not an object.");
 		return OR_RESPONSE_MALFORMED;
@@ -74,7 +74,7 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	v = jb_object_get(choice, "message");
 	if (v == NULL || v->type == jbvNull)
 		return OR_RESPONSE_COMPLETION;
-	if (!or_json_is_container(v, false))
+	if (!jb_is_object(v))
 	{
 		*why = pstrdup("Its first choice's \"message\" is not an object.");
 		return OR_RESPONSE_MALFORMED;
@@ -84,12 +84,12 @@ or_read_response(Jsonb *response, JsonbContainer **message, List **calls,
 	v = jb_object_get(*message, "tool_calls");
 	if (v == NULL || v->type == jbvNull)
 		return OR_RESPONSE_COMPLETION;
-	if (!or_json_is_container(v, true))
+	if (!jb_is_array(v))
 	{
 		*why = pstrdup("Its \"tool_calls\" is not an array.");
 		return OR_RESPONSE_MALFORMED;
 	}
-	*calls = or_json_array_elements(v->val.binary.data);
+	*calls = jb_array_elements(v->val.binary.data);
 	return OR_RESPONSE_COMPLETION;
 }
 
@@ -100,7 +100,7 @@ or_read_tool_call(JsonbValue *entry, int position)
 	OrToolCall *call = palloc0(sizeof(OrToolCall));
 
 	call->position = position;
-	if (or_json_is_container(entry, false))
+	if (jb_is_object(entry))
 	{
 		JsonbContainer *object = entry->val.binary.data;
 		JsonbContainer *function = jb_object_get_container(object, "function");

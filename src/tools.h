@@ -7,7 +7,7 @@
  *   tool_arguments.c  a call's JSON arguments as the function's arguments
  *   tool_invoke.c     running the calls (openrouter_invoke_tools)
  *   tool_messages.c   the follow-up messages (openrouter_tool_messages)
- *   tool_json.c       small jsonb readers they share
+ * (their jsonb helpers are in jsonb_util.h)
  */
 #ifndef OPENROUTER_TOOLS_H
 #define OPENROUTER_TOOLS_H
@@ -22,6 +22,7 @@
 #define ERRCODE_OR_TOOL_ARGUMENTS_JSON	MAKE_SQLSTATE('O','R','T','0','2')
 #define ERRCODE_OR_TOOL_ARGUMENTS_FIT	MAKE_SQLSTATE('O','R','T','0','3')
 #define ERRCODE_OR_TOOL_RESPONSE_ERROR	MAKE_SQLSTATE('O','R','T','0','4')
+#define ERRCODE_OR_TOOL_DROPPED			MAKE_SQLSTATE('O','R','T','0','5')
 
 /* OpenRouter's rule for function names: [A-Za-z0-9_-]{1,64} */
 #define OR_TOOL_NAME_MAX 64
@@ -92,6 +93,12 @@ typedef struct OrToolSlot
 /* the function tools of "tools", resolved (OrToolSlot *); others are skipped */
 extern List *or_resolve_declared_tools(Jsonb *tools);
 
+/*
+ * Lock the tool's function against a concurrent DROP and make sure it is
+ * still there (a tool that ran before may have dropped it): ORT05 if not.
+ */
+extern void or_lock_tool_function(OrToolSlot *tool);
+
 /* ---------- tool_response.c ---------- */
 
 typedef enum OrResponseKind
@@ -121,11 +128,5 @@ extern OrToolCall *or_read_tool_call(JsonbValue *entry, int position);
 
 /* check the call and build call->args; raise what is wrong */
 extern void or_prepare_tool_call(OrToolCall *call, List *slots);
-
-/* ---------- tool_json.c ---------- */
-
-extern char *or_json_text(JsonbValue *v);
-extern bool or_json_is_container(JsonbValue *v, bool array);
-extern List *or_json_array_elements(JsonbContainer *array);
 
 #endif							/* OPENROUTER_TOOLS_H */

@@ -57,3 +57,15 @@ SELECT openrouter_chat(:'hi', NULL, on_error => 'ignore');
 
 -- none of the above reached the service: the one request is the stats call itself
 SELECT (standin_stats()->>'requests')::int - :requests_before AS requests_sent;
+
+-- the descriptor table of openrouter_chat's arguments (request.c) is its SQL
+-- signature: the same names and types in the same order
+SELECT * FROM openrouter_chat_arguments();
+SELECT coalesce(d.name, p.name) AS differs
+FROM openrouter_chat_arguments() AS d
+FULL JOIN (SELECT n AS "position", proargnames[n] AS name, proargtypes[n - 1]::regtype AS type
+           FROM pg_proc, generate_series(1, pronargs) AS n
+           WHERE oid = 'openrouter_chat'::regproc) AS p USING ("position")
+WHERE d.name IS DISTINCT FROM p.name OR d.type IS DISTINCT FROM p.type;
+-- it is internal
+SELECT has_function_privilege('public', 'openrouter_chat_arguments()', 'EXECUTE') AS public_may_call;

@@ -62,17 +62,17 @@ RESET openrouter.max_concurrency;
 SET openrouter.requests_per_minute = 600;
 SELECT clock_timestamp() AS t0 \gset
 SELECT count(*) AS answered FROM openrouter_chat_batch(array(
-  SELECT jsonb_build_object('messages', :'hi'::jsonb, 'model', 'openai/gpt-4o-mini')
-  FROM generate_series(1, 6))) AS r WHERE r ? 'choices';
+  SELECT jsonb_build_object('messages', openrouter_messages('paced ' || i), 'model', 'openai/gpt-4o-mini')
+  FROM generate_series(1, 6) AS i)) AS r WHERE r ? 'choices';
 SELECT clock_timestamp() - :'t0'::timestamptz >= interval '500 ms' AS paced;
 RESET openrouter.requests_per_minute;
 
 -- a batch carries on through 429s: every request still gets its answer
 SELECT count(*) FILTER (WHERE r ? 'choices') AS answered, count(*) FILTER (WHERE r ? 'error') AS failed
 FROM openrouter_chat_batch(array(
-  SELECT jsonb_build_object('messages', :'hi'::jsonb,
+  SELECT jsonb_build_object('messages', openrouter_messages('q' || i),
                             'model', 'standin/status=429;retry_after=0;times=3;key=b429-' || :'run')
-  FROM generate_series(1, 12))) AS r;
+  FROM generate_series(1, 12) AS i)) AS r;
 
 -- openrouter_prefetch: a row-at-a-time UPDATE whose calls all went out together
 CREATE TEMP TABLE prompts (id int PRIMARY KEY, prompt text, answer text);

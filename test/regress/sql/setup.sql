@@ -8,15 +8,17 @@ SELECT key_source, key_hint FROM openrouter_client();
 CREATE FUNCTION sent(response jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT (response->'choices'->0->'message'->>'content')::jsonb $$;
 
--- the stand-in's counters (connections, requests, max_in_flight)
+-- the stand-in's counters (connections, requests, max_in_flight); each call
+-- is a request of its own, which the transaction's request cache never answers
+CREATE SEQUENCE standin_stats_calls;
 CREATE FUNCTION standin_stats() RETURNS jsonb
 LANGUAGE sql AS $$
-  SELECT (openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats')
+  SELECT (openrouter_chat(openrouter_messages('stats ' || nextval('standin_stats_calls')), 'standin/stats')
           ->'choices'->0->'message'->>'content')::jsonb $$;
 
 CREATE FUNCTION standin_stats_reset() RETURNS jsonb
 LANGUAGE sql AS $$
-  SELECT (openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats_reset')
+  SELECT (openrouter_chat(openrouter_messages('stats ' || nextval('standin_stats_calls')), 'standin/stats_reset')
           ->'choices'->0->'message'->>'content')::jsonb $$;
 
 -- run one call and report how it failed (or 'ok'), for tables of outcomes

@@ -495,6 +495,50 @@ SELECT openrouter_tool_messages(:'hi', '{"choices": [{"message": "hi"}]}', '{}')
 SELECT openrouter_tool_messages(:'hi', '{"choices": []}', '{}');
 SELECT openrouter_tool_messages(:'hi', '{"choices": [{"message": {"tool_calls": [{"function": {"name": "weather"}}]}}]}', '{}');
 
+--
+-- The model's JSON never becomes the statement's error: arguments nested too
+-- deep for the parser are ORT02, like any other bad arguments
+--
+CREATE FUNCTION one_call(name text, arguments jsonb) RETURNS jsonb LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object('choices', jsonb_build_array(jsonb_build_object('message', jsonb_build_object(
+    'role', 'assistant', 'tool_calls', jsonb_build_array(jsonb_build_object(
+      'id', 'call_1', 'type', 'function',
+      'function', jsonb_build_object('name', name, 'arguments', arguments)))))))
+$$;
+SELECT to_jsonb('{"city": ' || repeat('[', 100000) || repeat(']', 100000) || '}') AS deep_text \gset
+SELECT (failure(format($$SELECT openrouter_invoke_tools(openrouter_tools('weather(text)'), one_call('weather', %L))$$,
+                       :'deep_text'))).state AS deep_arguments;
+SELECT openrouter_invoke_tools(openrouter_tools('weather(text)'), one_call('weather', :'deep_text'), on_error => 'ignore')
+       #- '{weather,0,error,detail}' AS ignored;
+--
+-- A tool that drops another declared tool: the dropped tool's later calls
+-- fail with ORT05 (ignorable), never with an internal error
+--
+CREATE FUNCTION victim() RETURNS text LANGUAGE sql AS $$ SELECT 'alive' $$;
+CREATE FUNCTION dropper() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  DROP FUNCTION victim();
+  RETURN 'dropped';
+END $$;
+SELECT openrouter_tools('victim()', 'dropper()') AS drop_specs \gset
+SELECT (failure(format($$SELECT openrouter_invoke_tools(%L, tool_response('dropper', '{}', 'victim', '{}'))$$, :'drop_specs'))).*;
+SELECT openrouter_invoke_tools(:'drop_specs', tool_response('dropper', '{}', 'victim', '{}'), on_error => 'ignore') AS ignored;
+-- (the dropping call's subtransaction committed: the function is gone, and
+-- the specs name a function that no longer exists)
+SELECT (failure(format($$SELECT openrouter_invoke_tools(%L, tool_response('victim', '{}'))$$, :'drop_specs'))).state AS next_call;
+-- a tool that drops a type another tool takes (and so, by CASCADE, that tool)
+CREATE TYPE mood AS ENUM ('happy', 'sad');
+CREATE FUNCTION feel(m mood) RETURNS text LANGUAGE sql AS $$ SELECT m::text $$;
+CREATE FUNCTION type_dropper() RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  SET LOCAL client_min_messages = warning;
+  DROP TYPE mood CASCADE;
+  RETURN 'dropped';
+END $$;
+SELECT openrouter_invoke_tools(openrouter_tools('type_dropper()', 'feel(mood)'),
+  tool_response('type_dropper', '{}', 'feel', '{"m": "happy"}'), on_error => 'ignore')->'feel'->0->'error'->>'sqlstate' AS ignored;
+DROP FUNCTION dropper(), type_dropper(), one_call(text, jsonb);
+
 DROP TABLE tool_demo, pxt_tools, missile_log, tool_log, tool_secret;
 DROP SCHEMA tool_elsewhere CASCADE;
 DROP FUNCTION whoami, whoami_definer, read_secret, read_secret_definer, forbidden;

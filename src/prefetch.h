@@ -1,0 +1,28 @@
+/*
+ * prefetch.h
+ *		openrouter_prefetch()'s collect mode (prefetch.c), as the entry points
+ *		that make requests see it.
+ */
+#ifndef OPENROUTER_PREFETCH_H
+#define OPENROUTER_PREFETCH_H
+
+#include "openrouter.h"
+
+#include "request_cache.h"
+
+/* is openrouter_prefetch() collecting requests (send nothing, return NULL)? */
+extern bool or_prefetch_collecting(void);
+
+/*
+ * In collect mode, every call that would make a request reports it here
+ * (request NULL: the call has no request, e.g. a bad argument); the request
+ * goes out with the others unless the cache already has its answer.
+ */
+extern void or_prefetch_collect(const OrHttpRequest *request,
+								const OrClientIdentity *client,
+								const OrRequestKey *key, bool abort_on_failure);
+
+/* the planner hook that marks plans made while collecting (_PG_init) */
+extern void or_prefetch_init(void);
+
+#endif							/* OPENROUTER_PREFETCH_H */
