@@ -10,8 +10,11 @@ OBJS = \
 	src/failure.o \
 	src/api_key.o \
 	src/request.o \
-	src/response.o \
-	src/transport.o \
+	src/json_check.o \
+	src/completion.o \
+	src/http.o \
+	src/scheduler.o \
+	src/send.o \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \

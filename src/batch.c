@@ -32,7 +32,7 @@ static const char *const request_keys[] = {
 static OrFailure *
 batch_failure(int position, const char *fmt, const char *what)
 {
-	OrFailure  *failure = or_failure_new("22023", "invalid_argument", false, fmt, position, what);
+	OrFailure  *failure = or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false, fmt, position, what);
 
 	failure->hint = pstrdup("Each request is an object with the keys of openrouter_chat's arguments: messages, model, model_kwargs, tools, tool_choice, provider, transforms, site_url, site_name.");
 	return failure;

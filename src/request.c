@@ -34,7 +34,7 @@ with_hint(OrFailure *failure, const char *hint)
 
 /* a failure of the arguments: nothing was sent */
 #define argument_failure(hint, ...) \
-	with_hint(or_failure_new("22023", "invalid_argument", false, __VA_ARGS__), hint)
+	with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false, __VA_ARGS__), hint)
 
 static bool
 in_list(const char *value, int len, const char *const *list, int n)
@@ -213,7 +213,7 @@ add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel
 
 		if (in_list(name, strlen(name), dedicated_keys, lengthof(dedicated_keys)))
 		{
-			return with_hint(or_failure_new("22023", "invalid_argument", false,
+			return with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false,
 											"model_kwargs must not contain \"%s\"", name),
 							 psprintf("Pass it as openrouter_chat's %s argument instead.", name));
 		}
@@ -240,7 +240,7 @@ add_container(JsonbParseState **body, const char *name, Jsonb *value,
 	bool		is_object = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_OBJECT(value);
 
 	if (want_array ? !is_array : !is_object)
-		return with_hint(or_failure_new("22023", "invalid_argument", false,
+		return with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false,
 										"%s must be a JSON %s, not %s", name,
 										want_array ? "array" : "object",
 										jb_root_type_name(value)),
@@ -301,7 +301,7 @@ or_build_chat_request(const OrChatArgs *args, OrHttpRequest *out)
 		return failure;
 	if (args->model == NULL)
 	{
-		failure = or_failure_new("22004", "invalid_argument", false, "model must not be null");
+		failure = or_failure_new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "invalid_argument", false, "model must not be null");
 		failure->hint = pstrdup("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.");
 		return failure;
 	}
