@@ -452,7 +452,7 @@ parse_body(const OrHttpResult *http, OrFailure **failure)
 	size_t		start = strspn(http->body, " \t\r\n");
 	char	   *text;
 	char	   *why = NULL;
-	bool		truncated = false;
+	OrJsonProblem problem = OR_JSON_INVALID;
 	Jsonb	   *parsed = NULL;
 
 	*failure = NULL;
@@ -471,19 +471,22 @@ parse_body(const OrHttpResult *http, OrFailure **failure)
 		why = psprintf(_("The body has characters that the database encoding %s cannot hold; use a UTF8 database."),
 					   GetDatabaseEncodingName());
 	else
-		parsed = or_json_parse(text, strlen(text), &why, &truncated);
+		parsed = or_json_parse(text, strlen(text), &problem, &why);
 	if (parsed != NULL)
 		return parsed;
 
-	if (truncated)
+	if (problem == OR_JSON_TRUNCATED)
 		*failure = or_failure_new(ERRCODE_OR_TRUNCATED_RESPONSE, "truncated_response", true,
 								  "openrouter's response was cut short");
+	else if (problem == OR_JSON_UNHOLDABLE)
+		*failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
+								  "openrouter returned JSON that PostgreSQL's jsonb cannot hold");
 	else
 		*failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
 								  "openrouter returned a response that is not JSON");
 	(*failure)->detail = psprintf(_("%s Received %zu bytes, starting: %s"), why ? why : "",
 								  http->body_len, body_preview(http->body, http->body_len));
-	(*failure)->hint = pstrdup(truncated ?
+	(*failure)->hint = pstrdup(problem == OR_JSON_TRUNCATED ?
 							   _("No complete answer arrived; it is retried up to openrouter.max_retries times.") :
 							   _("A proxy or the service answered with something other than OpenRouter's JSON; check openrouter.base_url and openrouter.proxy."));
 	return NULL;

@@ -229,25 +229,28 @@ or_json_check(const char *text, size_t len)
 }
 
 Jsonb *
-or_json_parse(const char *text, size_t len, char **why, bool *truncated)
+or_json_parse(const char *text, size_t len, OrJsonProblem *problem, char **why)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
 	size_t		start = strspn(text, " \t\r\n");
 
-	*why = NULL;
-	*truncated = false;
+	*problem = OR_JSON_OK;
 	if ((*why = or_json_check(text, len)) != NULL)
+	{
+		*problem = OR_JSON_UNHOLDABLE;
 		return NULL;
+	}
 	lex = makeJsonLexContextCstringLen(unconstify(char *, text), (int) len,
 									   GetDatabaseEncoding(), false);
 	rc = pg_parse_json(lex, &nullSemAction);
 	if (rc != JSON_SUCCESS)
 	{
 		*why = json_errdetail(rc, lex);
-		*truncated = (start < len && (text[start] == '{' || text[start] == '[') &&
-					  (lex->token_type == JSON_TOKEN_END ||
-					   lex->token_terminator >= lex->input + lex->input_length));
+		*problem = (start < len && (text[start] == '{' || text[start] == '[') &&
+					(lex->token_type == JSON_TOKEN_END ||
+					 lex->token_terminator >= lex->input + lex->input_length))
+			? OR_JSON_TRUNCATED : OR_JSON_INVALID;
 		return NULL;
 	}
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));

@@ -28,11 +28,19 @@ extern char *or_utf8_to_server(const char *utf8, size_t len);
 
 extern char *or_json_check(const char *text, size_t len);
 
+typedef enum OrJsonProblem
+{
+	OR_JSON_OK,
+	OR_JSON_INVALID,			/* not JSON */
+	OR_JSON_TRUNCATED,			/* the text ended before the JSON did */
+	OR_JSON_UNHOLDABLE			/* JSON, but not what jsonb can hold */
+} OrJsonProblem;
+
 /*
- * The text as jsonb, or NULL with *why set when it is not JSON that jsonb
- * can hold (never raises for the text's content).  *truncated says the text
- * ended before the JSON did.
+ * The text as jsonb, or NULL with *problem and *why (a sentence) set when it
+ * is not JSON that jsonb can hold.  Never raises for the text's content.
  */
-extern Jsonb *or_json_parse(const char *text, size_t len, char **why, bool *truncated);
+extern Jsonb *or_json_parse(const char *text, size_t len, OrJsonProblem *problem,
+							char **why);
 
 #endif							/* OPENROUTER_JSON_CHECK_H */

@@ -179,7 +179,7 @@ reset_delay_ms(const char *reset_text)
 	if (reset_text == NULL || reset_text[0] == '\0')
 		return -1;
 	reset = strtod(reset_text, &end);
-	if (end == reset_text || isnan(reset) || reset <= 0)
+	if (end == reset_text || !isfinite(reset) || reset <= 0)
 		return -1;
 	if (reset < 1e11)
 		reset *= 1000.0;
@@ -197,7 +197,7 @@ service_delay_ms(const OrHttpResult *http, const char *body_reset)
 		char	   *end;
 		double		seconds = strtod(http->retry_after, &end);
 
-		if (end != http->retry_after && *end == '\0' && seconds >= 0)
+		if (end != http->retry_after && *end == '\0' && isfinite(seconds) && seconds >= 0)
 			return seconds * 1000.0;
 		else
 		{
