@@ -12,6 +12,7 @@
 #include "utils/jsonb.h"
 
 #include "errcodes.h"
+#include "settings.h"			/* OrOnError */
 
 /* at most this many bytes of server text go into an errmsg, errdetail or errhint */
 #define OR_MESSAGE_CAP 4096
@@ -36,12 +37,6 @@ typedef struct OrFailure
 	bool		tool_call;		/* a tool call's failure: has "tool_call_id" */
 	const char *tool_call_id;	/* its id, or NULL */
 } OrFailure;
-
-typedef enum OrOnError
-{
-	OR_ON_ERROR_ABORT,
-	OR_ON_ERROR_IGNORE
-} OrOnError;
 
 extern OrOnError or_effective_on_error(text *on_error);
 

@@ -7,6 +7,13 @@
 #ifndef OPENROUTER_SETTINGS_H
 #define OPENROUTER_SETTINGS_H
 
+/* what a failure does: raise, or come back as {"error": ...} */
+typedef enum OrOnError
+{
+	OR_ON_ERROR_ABORT,
+	OR_ON_ERROR_IGNORE
+} OrOnError;
+
 extern char *or_base_url;
 extern char *or_session_api_key;
 extern char *or_site_url;
