@@ -96,9 +96,12 @@ code_point_fits(pg_wchar cp)
 	return or_utf8_to_server((char *) utf8, pg_utf_mblen(utf8)) != NULL;
 }
 
-/* check the string starting at *p (the opening quote); advance past it */
+/*
+ * Check the string starting at *p (the opening quote); advance past it.
+ * *closed says whether its closing quote came before the end.
+ */
 static char *
-check_string(const char **p, const char *end)
+check_string(const char **p, const char *end, bool *closed)
 {
 	const char *s = *p + 1;
 	const char *start = s;
@@ -138,7 +141,8 @@ check_string(const char **p, const char *end)
 	}
 	if (s - start > JENTRY_OFFLENMASK)
 		return pstrdup(_("It has a string longer than jsonb can hold."));
-	*p = (s < end) ? s + 1 : s;
+	*closed = (s < end);
+	*p = (s < end) ? s + 1 : end;
 	return NULL;
 }
 
@@ -188,14 +192,19 @@ check_number(const char **p, const char *end)
 	return NULL;
 }
 
-char *
-or_json_check(const char *text, size_t len)
+/*
+ * One pass over the text: what makes jsonb_in raise, or NULL; *open_at_end
+ * says whether an array, object or string is still open where the text ends.
+ */
+static char *
+scan(const char *text, size_t len, bool *open_at_end)
 {
 	const char *p = text;
 	const char *end = text + len;
 	int			depth = 0;
 	char	   *why;
 
+	*open_at_end = false;
 	if (len > JENTRY_OFFLENMASK)
 		return pstrdup(_("It is larger than jsonb can hold."));
 	while (p < end)
@@ -204,8 +213,12 @@ or_json_check(const char *text, size_t len)
 
 		if (c == '"')
 		{
-			if ((why = check_string(&p, end)) != NULL)
+			bool		closed = true;
+
+			if ((why = check_string(&p, end, &closed)) != NULL)
 				return why;
+			if (!closed)
+				*open_at_end = true;
 		}
 		else if (c == '-' || isdigit((unsigned char) c))
 		{
@@ -225,7 +238,17 @@ or_json_check(const char *text, size_t len)
 			p++;
 		}
 	}
+	if (depth > 0)
+		*open_at_end = true;
 	return NULL;
+}
+
+char *
+or_json_check(const char *text, size_t len)
+{
+	bool		open_at_end;
+
+	return scan(text, len, &open_at_end);
 }
 
 Jsonb *
@@ -233,10 +256,10 @@ or_json_parse(const char *text, size_t len, OrJsonProblem *problem, char **why)
 {
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
-	size_t		start = strspn(text, " \t\r\n");
+	bool		open_at_end;
 
 	*problem = OR_JSON_OK;
-	if ((*why = or_json_check(text, len)) != NULL)
+	if ((*why = scan(text, len, &open_at_end)) != NULL)
 	{
 		*problem = OR_JSON_UNHOLDABLE;
 		return NULL;
@@ -247,10 +270,8 @@ or_json_parse(const char *text, size_t len, OrJsonProblem *problem, char **why)
 	if (rc != JSON_SUCCESS)
 	{
 		*why = json_errdetail(rc, lex);
-		*problem = (start < len && (text[start] == '{' || text[start] == '[') &&
-					(lex->token_type == JSON_TOKEN_END ||
-					 lex->token_terminator >= lex->input + lex->input_length))
-			? OR_JSON_TRUNCATED : OR_JSON_INVALID;
+		/* cut short: the text ended inside an array, object or string */
+		*problem = open_at_end ? OR_JSON_TRUNCATED : OR_JSON_INVALID;
 		return NULL;
 	}
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));

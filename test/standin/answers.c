@@ -595,7 +595,7 @@ build_replay(struct answer *a, const char *name)
 #define ODD_DIGITS 200000
 
 static const char *const odd_kinds[] = {
-	"deep", "exp", "digits", "escape", "error_string", "array"
+	"deep", "exp", "digits", "escape", "error_string", "array", "trailing"
 };
 
 bool
@@ -640,6 +640,8 @@ build_odd(struct answer *a, const char *kind)
 
 		sb_str(&b, body);
 	}
+	else if (strcmp(kind, "trailing") == 0)
+		sb_str(&b, "{\"choices\":[]} x");
 	else if (strcmp(kind, "error_string") == 0)
 		sb_str(&b, "{\"error\":\"just a string\"}");
 	else

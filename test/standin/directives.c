@@ -222,7 +222,7 @@ check_values(const struct directives *d, char *err, size_t errlen)
 	if (d->odd && !answer_odd_kind_known(d->odd))
 	{
 		snprintf(err, errlen,
-				 "standin: odd must be deep, exp, digits, escape, error_string or array");
+				 "standin: odd must be deep, exp, digits, escape, error_string, array or trailing");
 		return -1;
 	}
 	if (d->tool_calls && !valid_tool_calls(d->tool_calls))

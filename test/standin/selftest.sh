@@ -246,6 +246,8 @@ post standin/odd=error_string
 check "odd=error_string" "$CODE $(cat "$TMP/body")" '200 {"error":"just a string"}'
 post standin/odd=array
 check "odd=array" "$CODE $(cat "$TMP/body")" '200 [{"choices":[]}]'
+post standin/odd=trailing
+check "odd=trailing" "$CODE $(cat "$TMP/body")" '200 {"choices":[]} x'
 post standin/odd=other
 check "odd=other: 400" "$CODE" "400"
 post standin/auth_error

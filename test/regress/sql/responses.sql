@@ -6,11 +6,12 @@
 SET openrouter.max_retries = 0;
 
 -- valid JSON that jsonb cannot hold, a body that is not an object, an error
--- that is only a string
+-- that is only a string, garbage after a complete value (not JSON, and not
+-- "cut short": retrying would not help)
 SELECT m AS model, r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message,
        split_part(r->'error'->>'detail', ' Received', 1) AS detail
 FROM unnest(ARRAY['standin/odd=deep', 'standin/odd=exp', 'standin/odd=digits',
-                  'standin/odd=error_string', 'standin/odd=array']) AS m,
+                  'standin/odd=error_string', 'standin/odd=array', 'standin/odd=trailing']) AS m,
      openrouter_chat(:'hi', m, on_error => 'ignore') AS r;
 
 -- raised with on_error => 'abort': the extension's SQLSTATEs, not 54001 or 22003
