@@ -44,8 +44,10 @@
 
 /* idle easy handles kept for reuse (each holds libcurl's buffers) */
 #define MAX_IDLE_EASY_HANDLES 32
-/* connections kept open between transfers */
+/* connections kept open between transfers (HTTP/1.1: one per transfer in flight) */
 #define MAX_CACHED_CONNECTIONS 256
+/* connections to one host once it multiplexes (HTTP/2): each carries ~100 streams */
+#define MAX_MULTIPLEXED_CONNECTIONS 4
 /* a transaction that released this many transfers gives free memory back */
 #define TRIM_AFTER_TRANSFERS 1000
 
@@ -90,6 +92,7 @@ typedef struct Engine
 	TimestampTz curl_deadline;	/* when libcurl wants a timeout call; 0: none */
 	WaitEventSet *wait_set;
 	int			released;		/* transfers released in this transaction */
+	bool		multiplexing;	/* the last answer came over HTTP/2 or later */
 } Engine;
 
 static Engine engine;
@@ -581,6 +584,29 @@ or_http_wait(TimestampTz wake)
 	CHECK_FOR_INTERRUPTS();
 }
 
+/*
+ * Follow the protocol of the last answer.  Over HTTP/2 a few connections
+ * carry every transfer, but libcurl 7.88 opens a new connection for each
+ * transfer beyond a connection's stream limit (157 for a batch of 256 behind
+ * nghttpx, about 100 kB each, all kept): once the host is known to
+ * multiplex, further transfers wait for a stream instead, and the idle
+ * connections beyond a few are closed.  Over HTTP/1.1 each transfer in flight
+ * needs its own connection, and they are kept for the next batch.
+ */
+static void
+follow_protocol(long http_version)
+{
+	bool		multiplexing = (http_version >= CURL_HTTP_VERSION_2_0);
+
+	if (http_version == 0 || multiplexing == engine.multiplexing)
+		return;
+	engine.multiplexing = multiplexing;
+	curl_multi_setopt(engine.multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+					  multiplexing ? (long) MAX_MULTIPLEXED_CONNECTIONS : 0L);
+	curl_multi_setopt(engine.multi, CURLMOPT_MAXCONNECTS,
+					  multiplexing ? (long) MAX_MULTIPLEXED_CONNECTIONS : (long) MAX_CACHED_CONNECTIONS);
+}
+
 OrHttpCall *
 or_http_finished(void **owner, OrHttpResult *result)
 {
@@ -593,6 +619,7 @@ or_http_finished(void **owner, OrHttpResult *result)
 	{
 		OrHttpCall *c;
 		CURLcode	code;
+		long		http_version = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
@@ -614,6 +641,8 @@ or_http_finished(void **owner, OrHttpResult *result)
 		result->body_len = c->body_len;
 		result->retry_after = c->retry_after;
 		result->ratelimit_reset = c->ratelimit_reset;
+		curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &http_version);
+		follow_protocol(http_version);
 		*owner = c->owner;
 		return c;
 	}

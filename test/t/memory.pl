@@ -1,8 +1,8 @@
 # A backend's private memory after big batches stays bounded, over TLS with
 # HTTP/2 (nghttpx in front of the stand-in) and over plain HTTP/1.1: it was
-# 60-100 MB after a second batch of 10,000 requests over HTTP/2, kept by
-# malloc between libcurl's long-lived allocations (see README.md,
-# "Performance").  One session runs three batches; RssAnon is read from
+# 60-100 MB after a second batch of 10,000 requests over HTTP/2: a connection
+# per stream beyond the server's limit, and free memory malloc kept between
+# libcurl's long-lived allocations (see README.md, "Performance").  One session runs three batches; RssAnon is read from
 # /proc after each, in the next statement.
 use strict;
 use warnings;
@@ -11,9 +11,11 @@ use Test::More;
 use OpenRouterTest;
 
 my $node = new_openrouter_node('memory');
+my $access_log = $node->basedir . '/nghttpx-access.log';
 our $proxy;
 END { $proxy->kill_kill if $proxy && $proxy->pumpable; }	# also when a check dies
-($proxy, my $h2_url) = start_h2_proxy($node);
+($proxy, my $h2_url) = start_h2_proxy($node,
+	'--accesslog-file=' . $access_log, '--accesslog-format=$remote_port');
 
 sub rss_after_batches
 {
@@ -40,5 +42,10 @@ cmp_ok($plain[2], '<', 40000, "HTTP/1.1: under 40 MB after the third batch ($pla
 
 $proxy->signal('TERM');
 $proxy->finish;
+# once the host is known to multiplex, a few connections carry a whole batch
+my @ports = split /\n/, slurp_file($access_log);
+my %last_batch = map { $_ => 1 } @ports[-10000 .. -1];
+cmp_ok(scalar(keys %last_batch), '<=', 4,
+	'the third HTTP/2 batch went over at most 4 connections (' . scalar(keys %last_batch) . ')');
 $node->stop;
 done_testing();
