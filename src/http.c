@@ -11,7 +11,9 @@
  *	- waiting on the curl sockets and the process latch together, so that
  *	  pg_cancel_backend, statement_timeout and pg_terminate_backend act at
  *	  once, with PostgreSQL's own errors;
- *	- the sockets' place in PostgreSQL's file descriptor budget.
+ *	- the sockets' place in PostgreSQL's file descriptor budget;
+ *	- bounded memory: a few connections to a host that multiplexes, 32 idle
+ *	  easy handles, the heap trimmed after a transaction of many transfers.
  *
  * It knows nothing of OpenRouter, keys, settings or SPI (scheduler.c decides
  * what to send and when; completion.c reads what came back).
