@@ -15,10 +15,17 @@
  * function, its owner).  The table is not dumped by pg_dump.  Storing a key
  * also removes the keys of roles that no longer exist, so that a dropped
  * role's key cannot pass to a later role that happens to get its OID.
+ *
+ * The SQL entry points resolve the key once per statement
+ * (or_statement_client_config): the answer is kept for the rest of the
+ * statement, for the same role and the same session key, and wiped from
+ * memory when the statement or transaction is over, when the role stores a
+ * new key, or when anything it depends on changes.
  */
 #include "openrouter.h"
 
 #include "access/genam.h"
+#include "access/xact.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/pg_class.h"
@@ -34,8 +41,11 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
+#include "storage/proc.h"
 
 #define KEY_TABLE "openrouter_api_key"
 
@@ -219,7 +229,7 @@ or_resolve_client_config(void)
 
 	if (config.api_key == NULL)
 		ereport(ERROR,
-				(errcode(MAKE_SQLSTATE('O', 'R', 'K', '0', '1')),
+				(errcode(ERRCODE_OR_NO_API_KEY),
 				 errmsg("no OpenRouter API key is configured for role \"%s\"",
 						GetUserNameFromId(GetUserId(), false)),
 				 errhint("Store one with SELECT openrouter_configure_client('sk-or-...'), or SET openrouter.api_key in this session, or set OPENROUTER_API_KEY in the database server's environment.")));
@@ -230,6 +240,103 @@ or_resolve_client_config(void)
 	if (stored.site_name && stored.site_name[0])
 		config.site_name = pg_server_to_any(stored.site_name, strlen(stored.site_name), PG_UTF8);
 	return config;
+}
+
+/* ---------- the key of the current statement ---------- */
+
+typedef struct StatementClient
+{
+	bool		valid;
+	LocalTransactionId lxid;	/* the statement: its transaction ... */
+	TimestampTz statement_start;	/* ... and its start */
+	Oid			role;
+	bool		from_session;	/* the key is openrouter.api_key's value */
+	OrClientConfig config;		/* in TopMemoryContext */
+} StatementClient;
+
+static StatementClient statement_client;
+static bool statement_client_callback_registered = false;
+
+static void
+wipe_and_free(char **s)
+{
+	if (*s != NULL)
+	{
+		or_wipe_string(*s);
+		pfree(*s);
+		*s = NULL;
+	}
+}
+
+void
+or_forget_statement_client_config(void)
+{
+	wipe_and_free(&statement_client.config.api_key);
+	wipe_and_free(&statement_client.config.site_url);
+	wipe_and_free(&statement_client.config.site_name);
+	statement_client.valid = false;
+}
+
+static void
+forget_at_transaction_end(XactEvent event, void *arg)
+{
+	or_forget_statement_client_config();
+}
+
+static bool
+session_key_set(void)
+{
+	return or_session_api_key != NULL && or_session_api_key[0] != '\0';
+}
+
+/* does the kept key still answer for this statement, role and session key? */
+static bool
+statement_client_current(void)
+{
+	if (!statement_client.valid ||
+		statement_client.lxid != MyProc->lxid ||
+		statement_client.statement_start != GetCurrentStatementStartTimestamp() ||
+		statement_client.role != GetUserId() ||
+		statement_client.from_session != session_key_set())
+		return false;
+	return !session_key_set() ||
+		strcmp(statement_client.config.api_key, or_session_api_key) == 0;
+}
+
+/*
+ * The key and attribution defaults of the current role, resolved once per
+ * statement.  The pointers stay valid until the statement is over: do not
+ * free them.
+ */
+const OrClientConfig *
+or_statement_client_config(void)
+{
+	OrClientConfig resolved;
+	MemoryContext old;
+
+	if (statement_client_current())
+		return &statement_client.config;
+
+	or_forget_statement_client_config();
+	if (!statement_client_callback_registered)
+	{
+		RegisterXactCallback(forget_at_transaction_end, NULL);
+		statement_client_callback_registered = true;
+	}
+	resolved = or_resolve_client_config();
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	statement_client.config.api_key = pstrdup(resolved.api_key);
+	statement_client.config.site_url = resolved.site_url ? pstrdup(resolved.site_url) : NULL;
+	statement_client.config.site_name = resolved.site_name ? pstrdup(resolved.site_name) : NULL;
+	MemoryContextSwitchTo(old);
+	or_wipe_string(resolved.api_key);
+
+	statement_client.lxid = MyProc->lxid;
+	statement_client.statement_start = GetCurrentStatementStartTimestamp();
+	statement_client.role = GetUserId();
+	statement_client.from_session = session_key_set();
+	statement_client.valid = true;
+	return &statement_client.config;
 }
 
 static void
@@ -254,6 +361,7 @@ openrouter_configure_client(PG_FUNCTION_ARGS)
 	Datum		extra[3];
 	char		nulls[3] = {' ', ' ', ' '};
 
+	or_forget_statement_client_config();
 	if (PG_ARGISNULL(0))
 	{
 		run_as_key_table_owner("DELETE FROM %s WHERE role_id OPERATOR(pg_catalog.=) $1",

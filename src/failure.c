@@ -8,11 +8,23 @@
  * metadata) and adds what a SQL user needs to act on it: the HTTP status, the
  * SQLSTATE the call would have raised, whether it was retryable and how many
  * attempts were made.  A failed row is found with  response ? 'error'.
+ * A tool call's failure has the same shape, plus its "tool_call_id".
+ *
+ * Rules kept here: an ERROR carries at most OR_MESSAGE_CAP bytes of message,
+ * detail and hint (server text can be megabytes), and says what was cut; the
+ * {"error": ...} value keeps everything.  Formats are translated like errmsg
+ * literals; the finished text goes out through errmsg_internal because it is
+ * translated already, or holds the server's words.
  */
-#include "openrouter.h"
+#include "postgres.h"
 
+#include <limits.h>
+
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
+#include "failure.h"
+#include "settings.h"
 #include "jsonb_util.h"
 
 static OrOnError
@@ -79,14 +91,14 @@ or_effective_on_error(text *on_error)
 	}
 
 OrFailure *
-or_failure_new(const char *sqlstate, const char *code_name, bool retryable,
+or_failure_new(int sqlerrcode, const char *code_name, bool retryable,
 			   const char *fmt,...)
 {
 	OrFailure  *failure = palloc0(sizeof(OrFailure));
 	StringInfoData message;
 
-	Assert(strlen(sqlstate) == 5);
-	strlcpy(failure->sqlstate, sqlstate, sizeof(failure->sqlstate));
+	fmt = _(fmt);
+	failure->sqlerrcode = sqlerrcode;
 	failure->code_name = code_name;
 	failure->retryable = retryable;
 
@@ -102,6 +114,7 @@ or_failure_add_detail(OrFailure *failure, const char *fmt,...)
 {
 	StringInfoData detail;
 
+	fmt = _(fmt);
 	initStringInfo(&detail);
 	if (failure->detail)
 		appendStringInfo(&detail, "%s ", failure->detail);
@@ -109,17 +122,74 @@ or_failure_add_detail(OrFailure *failure, const char *fmt,...)
 	failure->detail = detail.data;
 }
 
+/* A failure of a tool call, from the ERROR it raised. */
+OrFailure *
+or_failure_from_error(const ErrorData *edata, const char *code_name)
+{
+	OrFailure  *failure = palloc0(sizeof(OrFailure));
+
+	failure->sqlerrcode = edata->sqlerrcode;
+	failure->code_name = code_name;
+	failure->message = pstrdup(edata->message ? edata->message : "");
+	failure->detail = edata->detail ? pstrdup(edata->detail) : NULL;
+	failure->hint = edata->hint ? pstrdup(edata->hint) : NULL;
+	failure->tool_call = true;
+	return failure;
+}
+
+char *
+or_capped_text(const char *text, size_t max)
+{
+	size_t		len = strlen(text);
+	int			kept;
+
+	if (len <= max)
+		return (char *) text;
+	kept = pg_mbcliplen(text, (int) Min(len, (size_t) INT_MAX), (int) max);
+	return psprintf(_("%.*s... (%zu more bytes cut; on_error => 'ignore' keeps them)"),
+					kept, text, len - kept);
+}
+
 void
 or_failure_raise(const OrFailure *failure)
 {
-	const char *s = failure->sqlstate;
-
 	ereport(ERROR,
-			(errcode(MAKE_SQLSTATE(s[0], s[1], s[2], s[3], s[4])),
-			 errmsg_internal("%s", failure->message),
-			 failure->detail ? errdetail_internal("%s", failure->detail) : 0,
-			 failure->hint ? errhint("%s", failure->hint) : 0));
+			(errcode(failure->sqlerrcode),
+			 errmsg_internal("%s", or_capped_text(failure->message, OR_MESSAGE_CAP)),
+			 failure->detail ?
+			 errdetail_internal("%s", or_capped_text(failure->detail, OR_MESSAGE_CAP)) : 0,
+			 failure->hint ?
+			 errhint("%s", or_capped_text(failure->hint, OR_MESSAGE_CAP)) : 0));
 	pg_unreachable();
+}
+
+char *
+or_redact(const char *text, size_t len, const char *secret, size_t *redacted_len)
+{
+	static const char mark[] = "[REDACTED]";
+	size_t		secret_len = secret ? strlen(secret) : 0;
+	StringInfoData buf;
+	size_t		from = 0;
+
+	*redacted_len = len;
+	if (secret_len == 0 || len < secret_len ||
+		memmem(text, len, secret, secret_len) == NULL)
+		return (char *) text;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		const char *hit = memmem(text + from, len - from, secret, secret_len);
+
+		if (hit == NULL)
+			break;
+		appendBinaryStringInfo(&buf, text + from, hit - (text + from));
+		appendStringInfoString(&buf, mark);
+		from = (hit - text) + secret_len;
+	}
+	appendBinaryStringInfo(&buf, text + from, len - from);
+	*redacted_len = buf.len;
+	return buf.data;
 }
 
 /* Copy the service's error object, key by key, into the open object. */
@@ -180,7 +250,7 @@ or_failure_to_jsonb(const OrFailure *failure)
 	else
 		jb_push_null(&state);
 	jb_push_key(&state, "sqlstate");
-	jb_push_string(&state, failure->sqlstate);
+	jb_push_string(&state, unpack_sql_state(failure->sqlerrcode));
 	jb_push_key(&state, "retryable");
 	jb_push_bool(&state, failure->retryable);
 	jb_push_key(&state, "attempts");
@@ -189,6 +259,19 @@ or_failure_to_jsonb(const OrFailure *failure)
 	{
 		jb_push_key(&state, "detail");
 		jb_push_string(&state, failure->detail);
+	}
+	if (failure->hint)
+	{
+		jb_push_key(&state, "hint");
+		jb_push_string(&state, failure->hint);
+	}
+	if (failure->tool_call)
+	{
+		jb_push_key(&state, "tool_call_id");
+		if (failure->tool_call_id)
+			jb_push_string(&state, failure->tool_call_id);
+		else
+			jb_push_null(&state);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 

@@ -64,7 +64,7 @@ with_hint(OrFailure *failure, const char *hint)
 
 /* a failure of the arguments: nothing was sent */
 #define argument_failure(hint, ...) \
-	with_hint(or_failure_new("22023", "invalid_argument", false, __VA_ARGS__), hint)
+	with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false, __VA_ARGS__), hint)
 
 static bool
 in_list(const char *value, int len, const char *const *list, int n)
@@ -244,7 +244,7 @@ add_model_kwargs(Jsonb *model_kwargs, JsonbParseState **body, bool sets_parallel
 		for (int i = 0; i < OR_CHAT_NARGS; i++)
 			if (or_chat_arguments[i].in_body &&
 				strcmp(or_chat_arguments[i].name, name) == 0)
-				return with_hint(or_failure_new("22023", "invalid_argument", false,
+				return with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false,
 												"model_kwargs must not contain \"%s\"", name),
 								 psprintf("Pass it as openrouter_chat's %s argument instead.", name));
 		if (strcmp(name, "parallel_tool_calls") == 0 && sets_parallel)
@@ -270,7 +270,7 @@ add_container(JsonbParseState **body, const OrChatArgument *arg, Jsonb *value)
 	bool		is_object = !JB_ROOT_IS_SCALAR(value) && JB_ROOT_IS_OBJECT(value);
 
 	if (want_array ? !is_array : !is_object)
-		return with_hint(or_failure_new("22023", "invalid_argument", false,
+		return with_hint(or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false,
 										"%s must be a JSON %s, not %s", arg->name,
 										want_array ? "array" : "object",
 										jb_root_type_name(value)),
@@ -324,7 +324,7 @@ check_model(text *argument, char **model)
 
 	if (argument == NULL)
 	{
-		failure = or_failure_new("22004", "invalid_argument", false, "model must not be null");
+		failure = or_failure_new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "invalid_argument", false, "model must not be null");
 		failure->hint = pstrdup("Name a model such as 'openai/gpt-4o-mini', or 'openrouter/auto' to let OpenRouter choose.");
 		return failure;
 	}
@@ -349,7 +349,7 @@ add_argument(const OrChatArgs *args, OrChatArg which, JsonbParseState **body,
 	{
 		case OR_ARG_MESSAGES:
 			if (value == NULL)
-				failure = or_failure_new("22004", "invalid_argument", false,
+				failure = or_failure_new(ERRCODE_NULL_VALUE_NOT_ALLOWED, "invalid_argument", false,
 										 "messages must not be null");
 			else if ((failure = check_messages(value)) == NULL)
 			{
@@ -362,6 +362,7 @@ add_argument(const OrChatArgs *args, OrChatArg which, JsonbParseState **body,
 			{
 				jb_push_key(body, arg->name);
 				jb_push_string(body, model);
+				out->model = model;
 			}
 			break;
 		case OR_ARG_ARRAY:
@@ -432,7 +433,7 @@ or_chat_args_from_call(FunctionCallInfo fcinfo, OrChatArgs *args)
 static OrFailure *
 request_object_failure(const char *fmt, int position, const char *what)
 {
-	OrFailure  *failure = or_failure_new("22023", "invalid_argument", false, fmt, position, what);
+	OrFailure  *failure = or_failure_new(ERRCODE_INVALID_PARAMETER_VALUE, "invalid_argument", false, fmt, position, what);
 	StringInfoData keys;
 
 	initStringInfo(&keys);

@@ -217,6 +217,7 @@ copy_failure(const OrFailure *failure)
 	copy->message = copy_string(failure->message);
 	copy->detail = copy_string(failure->detail);
 	copy->hint = copy_string(failure->hint);
+	copy->tool_call_id = copy_string(failure->tool_call_id);
 	copy->service_error = copy_jsonb(failure->service_error);
 	copy->response = copy_jsonb(failure->response);
 	return copy;
@@ -231,6 +232,7 @@ failure_bytes(const OrFailure *f)
 	bytes += f->message ? strlen(f->message) + 1 : 0;
 	bytes += f->detail ? strlen(f->detail) + 1 : 0;
 	bytes += f->hint ? strlen(f->hint) + 1 : 0;
+	bytes += f->tool_call_id ? strlen(f->tool_call_id) + 1 : 0;
 	bytes += f->service_error ? VARSIZE(f->service_error) : 0;
 	bytes += f->response ? VARSIZE(f->response) : 0;
 	return bytes;

@@ -103,8 +103,8 @@ call_context(void *arg)
 static Jsonb *
 error_entry(ErrorData *edata, OrToolCall *call)
 {
-	JsonbParseState *state = NULL;
 	const char *code;
+	OrFailure  *failure;
 
 	if (edata->sqlerrcode == ERRCODE_OR_UNDECLARED_TOOL)
 		code = "undeclared_tool";
@@ -119,32 +119,9 @@ error_entry(ErrorData *edata, OrToolCall *call)
 	else
 		code = "tool_failed";
 
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jb_push_key(&state, "error");
-	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
-	jb_push_key(&state, "code");
-	jb_push_string(&state, code);
-	jb_push_key(&state, "message");
-	jb_push_string(&state, edata->message ? edata->message : "");
-	jb_push_key(&state, "sqlstate");
-	jb_push_string(&state, unpack_sql_state(edata->sqlerrcode));
-	if (edata->detail)
-	{
-		jb_push_key(&state, "detail");
-		jb_push_string(&state, edata->detail);
-	}
-	if (edata->hint)
-	{
-		jb_push_key(&state, "hint");
-		jb_push_string(&state, edata->hint);
-	}
-	jb_push_key(&state, "tool_call_id");
-	if (call->id)
-		jb_push_string(&state, call->id);
-	else
-		jb_push_null(&state);
-	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(pushJsonbValue(&state, WJB_END_OBJECT, NULL));
+	failure = or_failure_from_error(edata, code);
+	failure->tool_call_id = call->id;
+	return or_failure_to_jsonb(failure);
 }
 
 /* prepare and run one call in a subtransaction; a failure becomes its entry */

@@ -143,7 +143,7 @@ resolve_tool(OrToolSlot *tool, JsonbContainer *function)
 									  NIL, false, false, false, true);
 	for (; candidate != NULL; candidate = candidate->next)
 	{
-		OrToolProblem problem = {0};
+		OrFailure  *problem = NULL;
 		Jsonb	   *spec = or_tool_spec(candidate->oid, &problem);
 		JsonbContainer *generated;
 

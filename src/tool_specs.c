@@ -222,48 +222,37 @@ push_type_schema(JsonbParseState **state, Oid typid)
 	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
+/* why the function cannot be a tool, as a failure (message already formatted) */
 static Jsonb *
-problem(OrToolProblem *p, int sqlerrcode, char *message, char *detail,
+problem(OrFailure **p, int sqlerrcode, char *message, char *detail,
 		char *hint)
 {
-	p->sqlerrcode = sqlerrcode;
-	p->message = message;
-	p->detail = detail;
-	p->hint = hint;
+	*p = or_failure_new(sqlerrcode, "not_a_tool", false, "%s", message);
+	(*p)->detail = detail;
+	(*p)->hint = hint;
 	return NULL;
-}
-
-void
-or_tool_problem_raise(const OrToolProblem *p)
-{
-	ereport(ERROR,
-			(errcode(p->sqlerrcode),
-			 errmsg_internal("%s", p->message),
-			 p->detail ? errdetail_internal("%s", p->detail) : 0,
-			 p->hint ? errhint("%s", p->hint) : 0));
-	pg_unreachable();
 }
 
 /* true, with *p filled in, when the routine itself cannot be a tool */
 static bool
-routine_problem(Form_pg_proc proc, const char *signature, OrToolProblem *p)
+routine_problem(Form_pg_proc proc, const char *signature, OrFailure **p)
 {
 	switch (proc->prokind)
 	{
 		case PROKIND_PROCEDURE:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-					psprintf("%s cannot be a tool because it is a procedure", signature),
-					pstrdup("A tool must return its result to the model."),
-					pstrdup("Write a function that calls the procedure and returns a result."));
+					psprintf(_("%s cannot be a tool because it is a procedure"), signature),
+					pstrdup(_("A tool must return its result to the model.")),
+					pstrdup(_("Write a function that calls the procedure and returns a result.")));
 			return true;
 		case PROKIND_AGGREGATE:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-					psprintf("%s cannot be a tool because it is an aggregate function", signature),
+					psprintf(_("%s cannot be a tool because it is an aggregate function"), signature),
 					NULL, NULL);
 			return true;
 		case PROKIND_WINDOW:
 			problem(p, ERRCODE_WRONG_OBJECT_TYPE,
-					psprintf("%s cannot be a tool because it is a window function", signature),
+					psprintf(_("%s cannot be a tool because it is a window function"), signature),
 					NULL, NULL);
 			return true;
 		default:
@@ -272,26 +261,26 @@ routine_problem(Form_pg_proc proc, const char *signature, OrToolProblem *p)
 	if (proc->proretset)
 	{
 		problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-				psprintf("%s cannot be a tool because it returns a set", signature),
-				pstrdup("A tool's result is one value."),
-				pstrdup("Return an array or jsonb instead."));
+				psprintf(_("%s cannot be a tool because it returns a set"), signature),
+				pstrdup(_("A tool's result is one value.")),
+				pstrdup(_("Return an array or jsonb instead.")));
 		return true;
 	}
 	if (get_typtype(proc->prorettype) == TYPTYPE_PSEUDO &&
 		proc->prorettype != VOIDOID && proc->prorettype != RECORDOID)
 	{
 		problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-				psprintf("%s cannot be a tool because it returns type %s",
+				psprintf(_("%s cannot be a tool because it returns type %s"),
 						 signature, format_type_be(proc->prorettype)),
 				NULL,
-				pstrdup("Return jsonb, or any type that to_jsonb() accepts."));
+				pstrdup(_("Return jsonb, or any type that to_jsonb() accepts.")));
 		return true;
 	}
 	return false;
 }
 
 Jsonb *
-or_tool_spec(Oid funcoid, OrToolProblem *p)
+or_tool_spec(Oid funcoid, OrFailure **p)
 {
 	HeapTuple	tuple;
 	Form_pg_proc proc;
@@ -309,7 +298,7 @@ or_tool_spec(Oid funcoid, OrToolProblem *p)
 	tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(funcoid));
 	if (!HeapTupleIsValid(tuple))
 		return problem(p, ERRCODE_UNDEFINED_FUNCTION,
-					   psprintf("function with OID %u does not exist", funcoid),
+					   psprintf(_("function with OID %u does not exist"), funcoid),
 					   NULL, NULL);
 	proc = (Form_pg_proc) GETSTRUCT(tuple);
 	signature = format_procedure(funcoid);
@@ -327,9 +316,9 @@ or_tool_spec(Oid funcoid, OrToolProblem *p)
 
 	if (!or_tool_name_is_valid(name, strlen(name)))
 		return problem(p, ERRCODE_INVALID_NAME,
-					   psprintf("function name \"%s\" cannot be a tool name", name),
-					   pstrdup("OpenRouter accepts 1 to 64 letters (a-z, A-Z), digits, underscores and dashes."),
-					   pstrdup("Wrap the function in one whose name has only those characters."));
+					   psprintf(_("function name \"%s\" cannot be a tool name"), name),
+					   pstrdup(_("OpenRouter accepts 1 to 64 letters (a-z, A-Z), digits, underscores and dashes.")),
+					   pstrdup(_("Wrap the function in one whose name has only those characters.")));
 
 	for (int i = 0; i < nargs; i++)
 	{
@@ -337,17 +326,17 @@ or_tool_spec(Oid funcoid, OrToolProblem *p)
 
 		if (mode != PROARGMODE_IN && mode != PROARGMODE_VARIADIC)
 			return problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-						   psprintf("%s cannot be a tool because it has OUT parameters", signature),
-						   pstrdup("A tool's arguments come from the model and its result is the function's return value."),
-						   pstrdup("Return a composite type or jsonb instead."));
+						   psprintf(_("%s cannot be a tool because it has OUT parameters"), signature),
+						   pstrdup(_("A tool's arguments come from the model and its result is the function's return value.")),
+						   pstrdup(_("Return a composite type or jsonb instead.")));
 		if (argnames == NULL || argnames[i] == NULL || argnames[i][0] == '\0')
 			return problem(p, ERRCODE_INVALID_FUNCTION_DEFINITION,
-						   psprintf("%s cannot be a tool because its argument %d has no name", signature, i + 1),
-						   pstrdup("A model passes a tool's arguments by name."),
-						   pstrdup("Give every argument a name (CREATE OR REPLACE FUNCTION can add names)."));
+						   psprintf(_("%s cannot be a tool because its argument %d has no name"), signature, i + 1),
+						   pstrdup(_("A model passes a tool's arguments by name.")),
+						   pstrdup(_("Give every argument a name (CREATE OR REPLACE FUNCTION can add names).")));
 		if (or_tool_type_kind(argtypes[i]) == OR_TOOL_TYPE_UNSUPPORTED)
 			return problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
-						   psprintf("%s cannot be a tool because its argument \"%s\" has type %s",
+						   psprintf(_("%s cannot be a tool because its argument \"%s\" has type %s"),
 									signature, argnames[i], format_type_be(argtypes[i])),
 						   NULL, pstrdup(SUPPORTED_TYPES_HINT));
 	}
@@ -419,7 +408,7 @@ openrouter_tools(PG_FUNCTION_ARGS)
 	pushJsonbValue(&state, WJB_BEGIN_ARRAY, NULL);
 	for (int i = 0; i < count; i++)
 	{
-		OrToolProblem p = {0};
+		OrFailure  *p = NULL;
 		Jsonb	   *spec;
 
 		if (nulls[i])
@@ -429,7 +418,7 @@ openrouter_tools(PG_FUNCTION_ARGS)
 
 		spec = or_tool_spec(DatumGetObjectId(oids[i]), &p);
 		if (spec == NULL)
-			or_tool_problem_raise(&p);
+			or_failure_raise(p);
 		seen[i] = DatumGetObjectId(oids[i]);
 		names[i] = jb_object_get_string(jb_object_get_container(&spec->root, "function"),
 										"name");

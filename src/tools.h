@@ -3,7 +3,7 @@
  *		Declarations shared by the tool files (see README.md, "Code layout"):
  *   tool_specs.c      SQL functions as OpenAI-style tool specs (openrouter_tools)
  *   tool_resolve.c    which function a declared tool means
- *   tool_response.c   a response's first message and its tool calls
+ *   tool_response.c   a response's tool calls (completion.c reads the response)
  *   tool_arguments.c  a call's JSON arguments as the function's arguments
  *   tool_invoke.c     running the calls (openrouter_invoke_tools)
  *   tool_messages.c   the follow-up messages (openrouter_tool_messages)
@@ -17,12 +17,8 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
-/* SQLSTATEs of tool calls (class OR, like every failure of the extension) */
-#define ERRCODE_OR_UNDECLARED_TOOL		MAKE_SQLSTATE('O','R','T','0','1')
-#define ERRCODE_OR_TOOL_ARGUMENTS_JSON	MAKE_SQLSTATE('O','R','T','0','2')
-#define ERRCODE_OR_TOOL_ARGUMENTS_FIT	MAKE_SQLSTATE('O','R','T','0','3')
-#define ERRCODE_OR_TOOL_RESPONSE_ERROR	MAKE_SQLSTATE('O','R','T','0','4')
-#define ERRCODE_OR_TOOL_DROPPED			MAKE_SQLSTATE('O','R','T','0','5')
+#include "errcodes.h"			/* ERRCODE_OR_UNDECLARED_TOOL ... */
+#include "failure.h"
 
 /* OpenRouter's rule for function names: [A-Za-z0-9_-]{1,64} */
 #define OR_TOOL_NAME_MAX 64
@@ -49,24 +45,13 @@ typedef enum OrToolTypeKind
 extern OrToolTypeKind or_tool_type_kind(Oid typid);
 
 /*
- * Why a function cannot be a tool, kept as data so that openrouter_tools()
- * can raise it and openrouter_invoke_tools() can pass over such a function
- * while it looks for the one a spec describes.
- */
-typedef struct OrToolProblem
-{
-	int			sqlerrcode;
-	char	   *message;
-	char	   *detail;			/* or NULL */
-	char	   *hint;			/* or NULL */
-} OrToolProblem;
-
-/*
  * The tool spec of one function, {"type": "function", "function": {"name",
- * "description", "parameters"}}, or NULL with *problem filled in.
+ * "description", "parameters"}}, or NULL with *problem set to why the
+ * function cannot be a tool (an OrFailure, so that openrouter_tools() can
+ * raise it and openrouter_invoke_tools() can pass over such a function while
+ * it looks for the one a spec describes).
  */
-extern Jsonb *or_tool_spec(Oid funcoid, OrToolProblem *problem);
-extern void or_tool_problem_raise(const OrToolProblem *problem) pg_attribute_noreturn();
+extern Jsonb *or_tool_spec(Oid funcoid, OrFailure **problem);
 extern bool or_tool_name_is_valid(const char *name, size_t len);
 
 /* ---------- tool_resolve.c ---------- */
@@ -104,7 +89,7 @@ extern void or_lock_tool_function(OrToolSlot *tool);
 typedef enum OrResponseKind
 {
 	OR_RESPONSE_COMPLETION,
-	OR_RESPONSE_ERROR,			/* {"error": ...}, or choices[0].error */
+	OR_RESPONSE_ERROR,			/* {"error": ...}, or a choice that failed */
 	OR_RESPONSE_MALFORMED		/* not shaped like a chat completion */
 } OrResponseKind;
 

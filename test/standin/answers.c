@@ -139,6 +139,12 @@ sb_add(struct sbuf *b, const char *s, size_t n)
 	b->p[b->len] = '\0';
 }
 
+static void
+sb_str(struct sbuf *b, const char *s)
+{
+	sb_add(b, s, strlen(s));
+}
+
 /* Append the text of a message content: a string, or the "text" of the
  * parts of an array joined with a space. */
 static void
@@ -583,6 +589,100 @@ build_replay(struct answer *a, const char *name)
 	json_object_put(fx);
 }
 
+/* ---- odd bodies: valid JSON that a client may not hold --------------------- */
+
+#define ODD_DEPTH 100000
+#define ODD_DIGITS 200000
+
+static const char *const odd_kinds[] = {
+	"deep", "exp", "digits", "escape", "error_string", "array", "trailing"
+};
+
+bool
+answer_odd_kind_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(odd_kinds) / sizeof(odd_kinds[0]); i++)
+		if (strcmp(odd_kinds[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* A 200 body of the kind named (see README.md, "odd"). */
+static void
+build_odd(struct answer *a, const char *kind)
+{
+	struct sbuf b = {0};
+
+	if (strcmp(kind, "deep") == 0)
+	{
+		sb_str(&b, "{\"choices\":");
+		for (int i = 0; i < ODD_DEPTH; i++)
+			sb_str(&b, "[");
+		for (int i = 0; i < ODD_DEPTH; i++)
+			sb_str(&b, "]");
+		sb_str(&b, "}");
+	}
+	else if (strcmp(kind, "exp") == 0)
+		sb_str(&b, "{\"choices\":[],\"usage\":{\"cost\":1e999999}}");
+	else if (strcmp(kind, "digits") == 0)
+	{
+		sb_str(&b, "{\"choices\":[],\"usage\":{\"cost\":");
+		for (int i = 0; i < ODD_DIGITS; i++)
+			sb_str(&b, "9");
+		sb_str(&b, "}}");
+	}
+	else if (strcmp(kind, "escape") == 0)
+	{
+		static const char body[] =
+			"{\"id\":\"gen-odd\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+			"\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\","
+			"\"content\":\"\\u4e2d\"}}]}";
+
+		sb_str(&b, body);
+	}
+	else if (strcmp(kind, "trailing") == 0)
+		sb_str(&b, "{\"choices\":[]} x");
+	else if (strcmp(kind, "error_string") == 0)
+		sb_str(&b, "{\"error\":\"just a string\"}");
+	else
+		sb_str(&b, "[{\"choices\":[]}]");
+	answer_set_text(a, 200, "application/json", b.p, b.len);
+	free(b.p);
+}
+
+/* 401 whose error repeats the Authorization header it was sent */
+static json_object *
+auth_error_body(const struct chat_request *req)
+{
+	json_object *auth = json_object_object_get(req->headers, "authorization");
+	const char *value = auth ? json_object_get_string(auth) : "";
+	size_t		len = strlen(value) + 64;
+	char	   *message = xmalloc(len);
+	json_object *body;
+	json_object *metadata = json_object_new_object();
+
+	snprintf(message, len, "Invalid credentials in header: %s", value);
+	body = answer_error_json(401, message);
+	json_object_object_add(metadata, "raw", json_object_new_string(value));
+	json_object_object_add(json_object_object_get(body, "error"), "metadata", metadata);
+	free(message);
+	return body;
+}
+
+/* 400 whose message is n bytes long */
+static json_object *
+long_error_body(long long n)
+{
+	char	   *message = xmalloc((size_t) n + 1);
+	json_object *body;
+
+	memset(message, 'x', (size_t) n);
+	message[n] = '\0';
+	body = answer_error_json(400, message);
+	free(message);
+	return body;
+}
+
 /* ---- putting it together ------------------------------------------------- */
 
 /* The JSON body for status / error200 / completions. */
@@ -626,10 +726,16 @@ answer_build(struct answer *a, const struct chat_request *req,
 	else if (d->garbage)
 		answer_set_text(a, 200, "application/json", GARBAGE_BODY,
 						strlen(GARBAGE_BODY));
+	else if (d->odd)
+		build_odd(a, d->odd);
+	else if (d->auth_error)
+		answer_set_json(a, 401, auth_error_body(req));
+	else if (d->error_bytes >= 0)
+		answer_set_json(a, 400, long_error_body(d->error_bytes));
 	else
 		build_json_answer(a, req, d);
 
-	if (d->replay || d->empty || d->garbage)
+	if (d->replay || d->empty || d->garbage || d->odd)
 		answer_add_ratelimit(a, NULL, d, false);
 	answer_add_retry_after(a, d);
 	if (d->pad && !d->empty)

@@ -52,6 +52,9 @@ static const struct dspec specs[] = {
 	{"error200", D_OPT_INT, F(error200), 100, 599, 502},
 	{"choice_error", D_FLAG, F(choice_error), 0, 0, 0},
 	{"replay", D_STR, F(replay), 0, 0, 0},
+	{"odd", D_STR, F(odd), 0, 0, 0},
+	{"auth_error", D_FLAG, F(auth_error), 0, 0, 0},
+	{"error_bytes", D_INT, F(error_bytes), 0, 100000000LL, 0},
 	{"retry_after", D_INT, F(retry_after), 0, 1000000000LL, 0},
 	{"retry_after_date", D_INT, F(retry_after_date), 0, 1000000000LL, 0},
 	{"ratelimit_reset_ms", D_INT, F(ratelimit_reset_ms), 0, 1000000000000LL, 0},
@@ -67,6 +70,7 @@ directives_init(struct directives *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->big = -1;
+	d->error_bytes = -1;
 	d->latency_ms = -1;
 	d->retry_after = -1;
 	d->retry_after_date = -1;
@@ -215,6 +219,12 @@ check_values(const struct directives *d, char *err, size_t errlen)
 				 "standin: replay name must match [A-Za-z0-9_.-]+");
 		return -1;
 	}
+	if (d->odd && !answer_odd_kind_known(d->odd))
+	{
+		snprintf(err, errlen,
+				 "standin: odd must be deep, exp, digits, escape, error_string, array or trailing");
+		return -1;
+	}
 	if (d->tool_calls && !valid_tool_calls(d->tool_calls))
 	{
 		snprintf(err, errlen,
@@ -271,6 +281,9 @@ drop_failures(struct directives *d)
 	d->error200 = 0;
 	d->choice_error = false;
 	d->replay = NULL;
+	d->odd = NULL;
+	d->auth_error = false;
+	d->error_bytes = -1;
 	d->retry_after = -1;
 	d->retry_after_date = -1;
 	d->ratelimit_reset_ms = -1;

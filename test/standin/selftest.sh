@@ -233,6 +233,29 @@ check "big: usage.completion_tokens" "$(field .usage.completion_tokens)" "125000
 post 'standin/big=3000000;truncate'
 check "big + truncate: curl exit 18" "$RC" "18"
 
+# ---- odd bodies, echoed credentials, long errors ---------------------------------
+post standin/odd=deep
+check "odd=deep: 200, arrays 100000 deep" "$CODE $(head -c 14 "$TMP/body") $(grep -o '\[' "$TMP/body" | wc -l)" '200 {"choices":[[[ 100000'
+post standin/odd=exp
+check "odd=exp" "$CODE $(cat "$TMP/body")" '200 {"choices":[],"usage":{"cost":1e999999}}'
+post standin/odd=digits
+check "odd=digits: 200,000 digits" "$CODE $(grep -o 9 "$TMP/body" | wc -l)" "200 200000"
+post standin/odd=escape
+check "odd=escape: an escaped U+4E2D" "$CODE $(grep -c 'u4e2d' "$TMP/body") $(content)" "200 1 中"
+post standin/odd=error_string
+check "odd=error_string" "$CODE $(cat "$TMP/body")" '200 {"error":"just a string"}'
+post standin/odd=array
+check "odd=array" "$CODE $(cat "$TMP/body")" '200 [{"choices":[]}]'
+post standin/odd=trailing
+check "odd=trailing" "$CODE $(cat "$TMP/body")" '200 {"choices":[]} x'
+post standin/odd=other
+check "odd=other: 400" "$CODE" "400"
+post standin/auth_error
+check "auth_error: 401 echoing the Authorization header" \
+	"$CODE $(field .error.message) / $(field .error.metadata.raw)" "401 Invalid credentials in header: $(echo "$AUTH" | cut -d' ' -f2-) / $(echo "$AUTH" | cut -d' ' -f2-)"
+post standin/error_bytes=3000000
+check "error_bytes=3000000: 400, message of 3000000 bytes" "$CODE $(jq '.error.message|length' "$TMP/body")" "400 3000000"
+
 # ---- HTTP-200 errors -------------------------------------------------------------
 post standin/error200
 check "error200: HTTP 200 with error body" \

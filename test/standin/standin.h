@@ -82,6 +82,9 @@ struct directives
 	long long	error200;		/* 0: not given, else error.code */
 	bool		choice_error;
 	const char *replay;			/* into buf */
+	const char *odd;			/* into buf: an odd 200 body (answers.c) */
+	bool		auth_error;		/* 401 whose error echoes Authorization */
+	long long	error_bytes;	/* -1: not given, else a 400 with so long a message */
 	long long	retry_after;	/* -1: not given */
 	long long	retry_after_date;	/* -1: not given */
 	long long	ratelimit_reset_ms; /* -1: not given */
@@ -160,6 +163,9 @@ void		answer_free(struct answer *a);
 /* Add a response header (a second value for the same name is kept too). */
 void		answer_add_header(struct answer *a, const char *name,
 							  const char *value);
+
+/* Is NAME one of the odd= bodies? */
+bool		answer_odd_kind_known(const char *name);
 
 /* Build the answer a valid chat request gets, following directives. */
 void		answer_build(struct answer *a, const struct chat_request *req,

@@ -8,11 +8,14 @@ package OpenRouterTest;
 use strict;
 use warnings;
 use Exporter 'import';
+use File::Basename;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(sleep);
 
-our @EXPORT = qw(new_openrouter_node standin_stats);
+our @EXPORT = qw(new_openrouter_node standin_stats start_h2_proxy);
 
 sub new_openrouter_node
 {
@@ -40,6 +43,28 @@ sub standin_stats
 		q{SELECT openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats')->'choices'->0->'message'->>'content'});
 	my %stats = $json =~ /"(\w+)":\s*(\d+)/g;
 	return \%stats;
+}
+
+# nghttpx in front of the stand-in: TLS with HTTP/2 (ALPN h2).  Skips the
+# test when nghttpx (Debian package nghttp2-proxy) is not installed.  Returns
+# the IPC::Run handle and the base URL; extra nghttpx options may follow.
+sub start_h2_proxy
+{
+	my ($node, @options) = @_;
+	my $nghttpx = (grep { -x $_ } ('/usr/sbin/nghttpx', '/usr/bin/nghttpx'))[0];
+	plan skip_all => 'nghttpx (Debian package nghttp2-proxy) is not installed' unless $nghttpx;
+
+	my $tls = dirname($ENV{STANDIN_CA});
+	my ($backend) = $ENV{STANDIN_URL} =~ m{//([\d.]+:\d+)/};
+	$backend =~ s/:/,/;
+	my $port = PostgreSQL::Test::Cluster::get_free_port();
+	my $proxy = IPC::Run::start(
+		[ $nghttpx, '--conf=/dev/null', '--no-ocsp', "--frontend=127.0.0.1,$port", "--backend=$backend", '--workers=1',
+		  '--errorlog-file=' . $node->basedir . '/nghttpx-error.log', @options,
+		  "$tls/server.key", "$tls/server.pem" ],
+		'>', \my $out, '2>', \my $err);
+	sleep 0.5;
+	return ($proxy, "https://127.0.0.1:$port/api/v1");
 }
 
 1;

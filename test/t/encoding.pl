@@ -37,5 +37,27 @@ my $failed = $node->safe_psql('latin1', qq{
 like($failed, qr/^ORB01: The body has characters that the database encoding LATIN1 cannot hold/,
 	'an answer the encoding cannot hold is an ignorable ORB01');
 
+# the same character as a JSON escape: still the response's failure, not a 22P05
+my $escaped = $node->safe_psql('latin1', q{
+	SELECT r->'error'->>'sqlstate' || ': ' || (r->'error'->>'detail')
+	FROM openrouter_chat(openrouter_messages('x'), 'standin/odd=escape', on_error => 'ignore') AS r});
+like($escaped, qr/^ORB01: It has the escape of a character \(U\+4E2D\) that the database encoding LATIN1 cannot hold/,
+	'an escaped character the encoding cannot hold is an ignorable ORB01');
+
+# ... in a batch too: the other rows are kept
+my $batch = $node->safe_psql('latin1', q{
+	SELECT string_agg(coalesce(r->'error'->>'sqlstate', 'ok'), ',')
+	FROM openrouter_chat_batch(ARRAY[
+	       '{"messages": [{"role": "user", "content": "a"}], "model": "standin/odd=escape"}',
+	       '{"messages": [{"role": "user", "content": "b"}], "model": "openai/gpt-4o-mini"}']::jsonb[],
+	     on_error => 'ignore') AS r});
+is($batch, 'ORB01,ok', 'a batch keeps its other answers');
+
+# in a UTF-8 database the escape is simply the character
+my $utf8 = $node->safe_psql('postgres', q{
+	SELECT openrouter_chat(openrouter_messages('x'), 'standin/odd=escape')
+	       ->'choices'->0->'message'->>'content' = U&'\4E2D'});
+is($utf8, 't', 'in a UTF-8 database the escape is the character');
+
 $node->stop;
 done_testing();

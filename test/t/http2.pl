@@ -3,34 +3,19 @@
 # negotiates h2 and multiplexes a batch's requests over one connection.
 use strict;
 use warnings;
-use File::Basename;
-use IPC::Run;
-use Time::HiRes qw(sleep);
 use PostgreSQL::Test::Utils;
 use Test::More;
 use OpenRouterTest;
 
-my $nghttpx = (grep { -x $_ } ('/usr/sbin/nghttpx', '/usr/bin/nghttpx'))[0];
-plan skip_all => 'nghttpx (Debian package nghttp2-proxy) is not installed' unless $nghttpx;
-
 my $node = new_openrouter_node('http2');
-my $tls = dirname($ENV{STANDIN_CA});
-my ($backend) = $ENV{STANDIN_URL} =~ m{//([\d.]+:\d+)/};
-$backend =~ s/:/,/;
-my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $access_log = $node->basedir . '/nghttpx-access.log';
 our $proxy;
 END { $proxy->kill_kill if $proxy && $proxy->pumpable; }	# also when a check dies
-$proxy = IPC::Run::start(
-	[ $nghttpx, '--conf=/dev/null', '--no-ocsp', "--frontend=127.0.0.1,$port", "--backend=$backend", '--workers=1',
-	  '--accesslog-file=' . $access_log,
-	  '--accesslog-format=$alpn $remote_port $request',
-	  '--errorlog-file=' . $node->basedir . '/nghttpx-error.log',
-	  "$tls/server.key", "$tls/server.pem" ],
-	'>', \my $out, '2>', \my $err);
-sleep 0.5;
+($proxy, my $url) = start_h2_proxy($node,
+	'--accesslog-file=' . $access_log,
+	'--accesslog-format=$alpn $remote_port $request');
 
-my $setup = "SET openrouter.base_url = 'https://127.0.0.1:$port/api/v1'; SET openrouter.ca_file = '$ENV{STANDIN_CA}';";
+my $setup = "SET openrouter.base_url = '$url'; SET openrouter.ca_file = '$ENV{STANDIN_CA}';";
 my $via = $node->safe_psql('postgres', qq{$setup
 	SELECT (openrouter_chat('[{"role":"user","content":"hi"}]', 'standin/echo')
 	        ->'choices'->0->'message'->>'content')::jsonb->'headers'->>'via'});

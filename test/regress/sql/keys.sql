@@ -98,3 +98,16 @@ SELECT openrouter_configure_client('sk-or-v1-regression-test-key');
 SELECT count(*) AS orphaned_keys FROM openrouter_api_key
 WHERE role_id NOT IN (SELECT oid FROM pg_roles);
 DROP ROLE regress_bob;
+
+-- the key is resolved once per statement, and a change within the statement
+-- is followed: a new stored key, or a session key set by set_config
+SELECT right(sent(openrouter_chat(openrouter_messages('k' || i), 'standin/echo'))->'headers'->>'authorization', 12) AS sent_key
+FROM generate_series(1, 2) AS i;
+SELECT openrouter_configure_client('sk-or-v1-second-key') IS NOT NULL AS stored,
+       right(sent(openrouter_chat(openrouter_messages('k' || i), 'standin/echo'))->'headers'->>'authorization', 12) AS sent_key
+FROM generate_series(1, 1) AS i;
+SELECT right(set_config('openrouter.api_key', 'sk-or-v1-session-key-' || i, false), 2) AS session_key,
+       right(sent(openrouter_chat(openrouter_messages('k' || i), 'standin/echo'))->'headers'->>'authorization', 2) AS sent_key
+FROM generate_series(1, 3) AS i;
+RESET openrouter.api_key;
+SELECT openrouter_configure_client('sk-or-v1-regression-test-key');

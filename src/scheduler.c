@@ -1,0 +1,490 @@
+/*
+ * scheduler.c
+ *		Sending a batch of requests: how many at once, when, and how often.
+ *
+ * What it owns:
+ *	- up to schedule->max_in_flight requests in flight at once, paced by
+ *	  requests_per_minute; a 429 slows the whole batch down (a single call is
+ *	  a batch of one: one code path);
+ *	- retries of transient failures, honouring Retry-After and
+ *	  X-RateLimit-Reset (a header, or the error body's metadata), else
+ *	  exponential backoff with jitter, bounded by max_retries,
+ *	  max_retry_wait and the statement's remaining time (statement_timeout);
+ *	- the request's headers (the key, attribution), wiped when done.
+ *
+ * Everything it needs comes in the OrSchedule: it reads no setting and runs
+ * no SPI, so that any driver (the SQL functions through send.c, a background
+ * worker) can use it.  It drives http.c (the wire) and completion.c (what
+ * came back); neither knows of it.
+ *
+ * Rule kept here: every transfer is released on every path (PG_FINALLY
+ * releases what an ERROR or a cancel leaves running).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "utils/timeout.h"
+#include "utils/timestamp.h"
+
+#include "completion.h"
+#include "http.h"
+#include "scheduler.h"
+
+#define OR_USER_AGENT "openrouter-postgres/1.0"
+#define BACKOFF_FIRST_MS 500.0
+#define BACKOFF_MAX_MS 30000.0
+#define MAX_HEADERS 8
+
+/* the last attempt this session started (requests_per_minute spans batches) */
+static TimestampTz last_start = 0;
+
+typedef enum TransferState
+{
+	TRANSFER_WAITING,			/* not started, or waiting to be retried */
+	TRANSFER_IN_FLIGHT,
+	TRANSFER_DONE
+} TransferState;
+
+/* one request of a batch, across its attempts */
+typedef struct Transfer
+{
+	OrExchange *exchange;
+	struct Batch *batch;
+	TransferState state;
+	TimestampTz not_before;		/* retry time */
+	TimestampTz first_start;	/* of its first attempt */
+	char	   *headers[MAX_HEADERS];	/* built at the first attempt, wiped when done */
+	int			n_headers;
+	OrHttpCall *call;			/* while in flight */
+} Transfer;
+
+/* everything one call of or_schedule_run() works on */
+typedef struct Batch
+{
+	const OrSchedule *schedule;
+	Transfer   *transfers;
+	int			count;
+	int			next_fresh;		/* transfers[next_fresh..] never started */
+	Transfer  **retrying;		/* waiting for their retry time */
+	int			n_retrying;
+	int			in_flight;
+	int			done;
+	int			max_in_flight;	/* the caller's limit */
+	int			limit;			/* current limit: halved on 429, regrown on success */
+	int			successes;		/* since the limit last changed */
+	TimestampTz paused_until;	/* after a 429, no attempt starts before this */
+	char	   *url;
+	OrClassifyContext classify;
+} Batch;
+
+/* ---------- headers ---------- */
+
+static void
+add_header(Transfer *t, const char *name, const char *value)
+{
+	Assert(t->n_headers < MAX_HEADERS);
+	t->headers[t->n_headers++] = value ? psprintf("%s: %s", name, value) : pstrdup(name);
+}
+
+static void
+build_headers(Transfer *t, const OrClientConfig *client)
+{
+	const OrHttpRequest *req = &t->exchange->request;
+	const char *site_url = req->site_url ? req->site_url : client->site_url;
+	const char *site_name = req->site_name ? req->site_name : client->site_name;
+	char	   *bearer = psprintf("Bearer %s", client->api_key);
+
+	add_header(t, "Authorization", bearer);
+	explicit_bzero(bearer, strlen(bearer));
+	pfree(bearer);
+	add_header(t, "Content-Type", "application/json");
+	add_header(t, "Accept", "application/json");
+	if (site_url)
+		add_header(t, "HTTP-Referer", site_url);
+	if (site_name)
+	{
+		add_header(t, "X-OpenRouter-Title", site_name);
+		add_header(t, "X-Title", site_name);
+	}
+	/* no "Expect: 100-continue" round trip for large bodies */
+	add_header(t, "Expect:", NULL);
+}
+
+static void
+wipe_headers(Transfer *t)
+{
+	for (int i = 0; i < t->n_headers; i++)
+	{
+		explicit_bzero(t->headers[i], strlen(t->headers[i]));
+		pfree(t->headers[i]);
+	}
+	t->n_headers = 0;
+}
+
+/* ---------- starting ---------- */
+
+static void
+start_attempt(Batch *b, Transfer *t)
+{
+	const OrSchedule *s = b->schedule;
+	OrHttpOptions options;
+
+	if (t->n_headers == 0)
+		build_headers(t, &s->client);
+	memset(&options, 0, sizeof(options));
+	options.url = b->url;
+	options.headers = (const char *const *) t->headers;
+	options.n_headers = t->n_headers;
+	options.body = t->exchange->request.body;
+	options.body_len = t->exchange->request.body_len;
+	options.timeout_ms = s->timeout_ms;
+	options.connect_timeout_ms = s->connect_timeout_ms;
+	options.max_body = (size_t) s->max_response_kb * 1024;
+	options.ca_file = s->ca_file;
+	options.proxy = s->proxy;
+	options.user_agent = OR_USER_AGENT;
+
+	t->call = or_http_start(&options, t);
+	t->state = TRANSFER_IN_FLIGHT;
+	if (t->exchange->attempts++ == 0)
+		t->first_start = GetCurrentTimestamp();
+	b->in_flight++;
+	last_start = GetCurrentTimestamp();
+}
+
+/* ---------- when to retry ---------- */
+
+/* now, in milliseconds since the Unix epoch (as X-RateLimit-Reset counts) */
+static double
+epoch_ms(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	return (double) now / 1000.0 +
+		(double) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000.0;
+}
+
+/*
+ * Milliseconds until an X-RateLimit-Reset time (epoch milliseconds, as
+ * OpenRouter sends it; epoch seconds are accepted too); <0 when the text is
+ * no such time, or the time is already past (clocks differ): then back off.
+ */
+static double
+reset_delay_ms(const char *reset_text)
+{
+	char	   *end;
+	double		reset;
+	double		now_ms = epoch_ms();
+
+	if (reset_text == NULL || reset_text[0] == '\0')
+		return -1;
+	reset = strtod(reset_text, &end);
+	if (end == reset_text || !isfinite(reset) || reset <= 0)
+		return -1;
+	if (reset < 1e11)
+		reset *= 1000.0;
+	return (reset > now_ms) ? reset - now_ms : -1;
+}
+
+/* milliseconds to wait as the response asks; <0 when it doesn't */
+static double
+service_delay_ms(const OrHttpResult *http, const char *body_reset)
+{
+	double		delay;
+
+	if (http->retry_after[0] != '\0')
+	{
+		char	   *end;
+		double		seconds = strtod(http->retry_after, &end);
+
+		if (end != http->retry_after && *end == '\0' && isfinite(seconds) && seconds >= 0)
+			return seconds * 1000.0;
+		else
+		{
+			time_t		when = or_http_parse_date(http->retry_after);
+
+			if (when != (time_t) -1)
+				return Max(0.0, (double) when * 1000.0 - epoch_ms());
+		}
+	}
+	delay = reset_delay_ms(http->ratelimit_reset);
+	return (delay >= 0) ? delay : reset_delay_ms(body_reset);
+}
+
+static double
+backoff_delay_ms(int attempts)
+{
+	double		ceiling = Min(BACKOFF_MAX_MS,
+							  BACKOFF_FIRST_MS * pow(2.0, Max(0, attempts - 1)));
+
+	/* "equal jitter": at least half the ceiling, at most all of it */
+	return ceiling / 2.0 + pg_prng_double(&pg_global_prng_state) * ceiling / 2.0;
+}
+
+/*
+ * Decide whether a failed attempt is tried again.  Returns the time of the
+ * retry, or 0 (and says in the failure why not).
+ */
+static TimestampTz
+retry_time(const Batch *b, const Transfer *t, OrFailure *failure, double delay_ms)
+{
+	const OrSchedule *s = b->schedule;
+	int			attempts = t->exchange->attempts;
+	TimestampTz retry_at;
+
+	if (!failure->retryable)
+		return 0;
+	if (attempts > s->max_retries)
+	{
+		if (s->max_retries > 0)
+			or_failure_add_detail(failure, "Gave up after %d attempts (openrouter.max_retries = %d).",
+								  attempts, s->max_retries);
+		return 0;
+	}
+
+	if (delay_ms < 0)
+		delay_ms = backoff_delay_ms(attempts);
+	else if (delay_ms > s->max_retry_wait_ms)
+	{
+		or_failure_add_detail(failure, "OpenRouter asked to wait %.0f ms before retrying, longer than openrouter.max_retry_wait (%d ms).",
+							  delay_ms, s->max_retry_wait_ms);
+		return 0;
+	}
+	delay_ms = Min(delay_ms, (double) s->max_retry_wait_ms);
+
+	retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), (int64) delay_ms);
+	if (get_timeout_active(STATEMENT_TIMEOUT) &&
+		retry_at >= get_timeout_finish_time(STATEMENT_TIMEOUT))
+	{
+		or_failure_add_detail(failure, "A retry in %.0f ms would start after statement_timeout expires.",
+							  delay_ms);
+		return 0;
+	}
+	return retry_at;
+}
+
+/*
+ * Rate limits are the whole batch's business: a 429 halves how many
+ * requests may be in flight and holds back every new attempt until the
+ * time the service named; successes grow the limit back one at a time.
+ */
+static void
+adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
+{
+	if (failure == NULL)
+	{
+		if (b->limit < b->max_in_flight && ++b->successes >= b->limit)
+		{
+			b->limit++;
+			b->successes = 0;
+		}
+		return;
+	}
+	if (failure->http_status == 429 || failure->sqlerrcode == or_http_errcode(429))
+	{
+		/* one cut per pause: a burst of 429s answered together halves once */
+		if (GetCurrentTimestamp() >= b->paused_until)
+		{
+			b->limit = Max(1, b->limit / 2);
+			b->successes = 0;
+		}
+		if (retry_at > b->paused_until)
+			b->paused_until = retry_at;
+	}
+}
+
+/* ---------- finishing ---------- */
+
+static void
+finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http)
+{
+	OrFailure  *failure;
+	Jsonb	   *result = NULL;
+	char	   *body_reset = NULL;
+	TimestampTz retry_at = 0;
+
+	failure = or_classify(http, &b->classify, &result, &body_reset);
+	if (failure != NULL)
+		retry_at = retry_time(b, t, failure, service_delay_ms(http, body_reset));
+	adapt_to_outcome(b, failure, retry_at);
+
+	t->call = NULL;
+	or_http_release(call);
+	b->in_flight--;
+
+	t->exchange->http_status = (int) http->http_status;
+	if (failure != NULL && retry_at != 0)
+	{
+		t->state = TRANSFER_WAITING;
+		t->not_before = retry_at;
+		b->retrying[b->n_retrying++] = t;
+		return;
+	}
+	t->exchange->latency_ms =
+		(double) (GetCurrentTimestamp() - t->first_start) / 1000.0;
+	if (failure == NULL)
+		t->exchange->result = result;
+	else
+	{
+		failure->attempts = t->exchange->attempts;
+		t->exchange->failure = failure;
+	}
+	if (b->schedule->on_done != NULL)
+		b->schedule->on_done(t->exchange, b->schedule->on_done_arg);
+	if (failure != NULL && t->exchange->abort_on_failure)
+		or_failure_raise(failure);	/* releases the batch on the way out */
+	t->state = TRANSFER_DONE;
+	b->done++;
+	wipe_headers(t);
+}
+
+static void
+collect_finished(Batch *b)
+{
+	OrHttpCall *call;
+	OrHttpResult http;
+	void	   *owner;
+
+	while ((call = or_http_finished(&owner, &http)) != NULL)
+		finish_attempt(b, (Transfer *) owner, call, &http);
+}
+
+/* ---------- the loop ---------- */
+
+/* earliest time a new attempt may start: rate limits and 429 pauses */
+static TimestampTz
+start_gate(const Batch *b)
+{
+	TimestampTz gate = b->paused_until;
+	int			rpm = b->schedule->requests_per_minute;
+
+	if (rpm > 0 && last_start != 0)
+	{
+		TimestampTz paced = last_start + (TimestampTz) (60.0 * USECS_PER_SEC / rpm);
+
+		gate = Max(gate, paced);
+	}
+	return gate;
+}
+
+/* the next transfer to start now (a due retry first), or NULL */
+static Transfer *
+next_to_start(Batch *b, TimestampTz now, TimestampTz *wake)
+{
+	for (int i = 0; i < b->n_retrying; i++)
+	{
+		Transfer   *t = b->retrying[i];
+
+		if (t->not_before <= now)
+		{
+			b->retrying[i] = b->retrying[--b->n_retrying];
+			return t;
+		}
+		if (*wake == 0 || t->not_before < *wake)
+			*wake = t->not_before;
+	}
+	if (b->next_fresh < b->count)
+		return &b->transfers[b->next_fresh++];
+	return NULL;
+}
+
+static void
+run_batch(Batch *b)
+{
+	while (b->done < b->count)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz wake = 0;
+		bool		started = false;
+
+		while (b->in_flight < b->limit)
+		{
+			TimestampTz gate = start_gate(b);
+			Transfer   *t;
+
+			if (gate > now)
+			{
+				if (b->next_fresh < b->count || b->n_retrying > 0)
+					wake = (wake == 0) ? gate : Min(wake, gate);
+				break;
+			}
+			t = next_to_start(b, now, &wake);
+			if (t == NULL)
+				break;
+			start_attempt(b, t);
+			started = true;
+		}
+		if (started)
+			or_http_kick();
+		else
+			or_http_wait(wake);
+		collect_finished(b);
+	}
+}
+
+/* every transfer, header and buffer of the batch, on every path */
+static void
+release_batch(Batch *b)
+{
+	for (int i = 0; i < b->count; i++)
+	{
+		Transfer   *t = &b->transfers[i];
+
+		if (t->call != NULL)
+			or_http_release(t->call);
+		t->call = NULL;
+		wipe_headers(t);
+	}
+	or_http_release_all();
+}
+
+void
+or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
+{
+	Batch		b;
+	size_t		base_len;
+
+	if (count == 0)
+		return;
+
+	memset(&b, 0, sizeof(b));
+	b.schedule = schedule;
+	b.count = count;
+	b.max_in_flight = b.limit = Max(1, Min(schedule->max_in_flight, count));
+	base_len = strlen(schedule->base_url);
+	while (base_len > 0 && schedule->base_url[base_len - 1] == '/')
+		base_len--;
+	b.url = psprintf("%.*s/chat/completions", (int) base_len, schedule->base_url);
+	b.classify.secret = schedule->client.api_key;
+	b.classify.timeout_ms = schedule->timeout_ms;
+	b.classify.max_response_kb = schedule->max_response_kb;
+
+	b.transfers = palloc0(count * sizeof(Transfer));
+	b.retrying = palloc(count * sizeof(Transfer *));
+	for (int i = 0; i < count; i++)
+	{
+		b.transfers[i].exchange = exchanges[i];
+		b.transfers[i].batch = &b;
+		b.transfers[i].state = TRANSFER_WAITING;
+		exchanges[i]->attempts = 0;
+		exchanges[i]->result = NULL;
+		exchanges[i]->failure = NULL;
+		exchanges[i]->http_status = 0;
+		exchanges[i]->latency_ms = 0;
+	}
+
+	PG_TRY();
+	{
+		run_batch(&b);
+	}
+	PG_FINALLY();
+	{
+		release_batch(&b);
+	}
+	PG_END_TRY();
+	pfree(b.transfers);
+	pfree(b.retrying);
+	pfree(b.url);
+}

@@ -1,0 +1,87 @@
+/*
+ * scheduler.h
+ *		Sending a batch of chat completions requests (scheduler.c): how many
+ *		at once, when, and how often each is tried.  Everything it needs comes
+ *		in an OrSchedule, filled once per statement by the SQL entry points
+ *		(send.c) or by any other driver (a background worker): no settings,
+ *		no SPI, no key lookup in here.
+ */
+#ifndef OPENROUTER_SCHEDULER_H
+#define OPENROUTER_SCHEDULER_H
+
+#include "postgres.h"
+
+#include "utils/jsonb.h"
+
+#include "failure.h"
+
+/* Who pays and who is named: resolved once (api_key.c), wiped after use. */
+typedef struct OrClientConfig
+{
+	char	   *api_key;		/* never NULL once resolved */
+	char	   *site_url;		/* role default, or NULL (UTF-8) */
+	char	   *site_name;		/* role default, or NULL (UTF-8) */
+} OrClientConfig;
+
+/* A request ready to go on the wire. */
+typedef struct OrHttpRequest
+{
+	char	   *body;			/* JSON text */
+	size_t		body_len;
+	char	   *model;			/* the model it names (for the usage ledger) */
+	char	   *site_url;		/* HTTP-Referer, or NULL */
+	char	   *site_name;		/* X-OpenRouter-Title and X-Title, or NULL */
+} OrHttpRequest;
+
+/*
+ * One request as the scheduler sees it.  The caller fills "request"; the
+ * scheduler fills "result" (a successful answer) or "failure" (after the last
+ * attempt).
+ */
+typedef struct OrExchange
+{
+	OrHttpRequest request;
+	bool		abort_on_failure;	/* raise the final failure at once */
+	Jsonb	   *result;
+	OrFailure  *failure;
+	int			attempts;
+	int			http_status;	/* of the last attempt; 0: none arrived */
+	double		latency_ms;		/* first attempt's start to the outcome */
+} OrExchange;
+
+struct OrSchedule;
+
+/*
+ * Called once per exchange as soon as its outcome (result or failure) is
+ * final, before a failure is raised: what the caller must know of every
+ * request that went out, whatever happens to the batch afterwards.
+ */
+typedef void (*OrExchangeDone) (const OrExchange *exchange, void *arg);
+
+/* The limits and the destination of one batch. */
+typedef struct OrSchedule
+{
+	int			max_in_flight;	/* requests in flight at once (>= 1) */
+	int			requests_per_minute;	/* spacing of starts; 0: none */
+	int			max_retries;	/* further attempts after the first */
+	int			max_retry_wait_ms;	/* longest wait before a retry */
+	int			timeout_ms;		/* one attempt */
+	int			connect_timeout_ms;
+	int			max_response_kb;	/* largest body accepted */
+	const char *base_url;		/* ".../api/v1"; "/chat/completions" is added */
+	const char *ca_file;		/* or NULL */
+	const char *proxy;			/* or NULL */
+	OrClientConfig client;
+	OrExchangeDone on_done;		/* or NULL */
+	void	   *on_done_arg;
+} OrSchedule;
+
+/*
+ * Send every exchange, at most schedule->max_in_flight at once, retrying
+ * what may succeed later.  An exchange with abort_on_failure raises its
+ * failure at once (every transfer still running is stopped).
+ */
+extern void or_schedule_run(OrExchange **exchanges, int count,
+							const OrSchedule *schedule);
+
+#endif							/* OPENROUTER_SCHEDULER_H */
