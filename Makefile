@@ -54,3 +54,7 @@ EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies (without --enable-depend): every object
+# depends on every header of the extension, so a changed struct rebuilds all.
+$(OBJS): $(wildcard src/*.h)
