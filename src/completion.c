@@ -550,8 +550,33 @@ answer_failure(Jsonb *parsed, const OrCompletionView *view, int http_status,
 	return failure;
 }
 
+/* what another endpoint than chat answered: an object, without "error" */
+static void
+read_other_answer(Jsonb *parsed, OrCompletionView *view)
+{
+	memset(view, 0, sizeof(*view));
+	view->failed_choice = -1;
+	if (!JB_ROOT_IS_OBJECT(parsed) || JB_ROOT_IS_SCALAR(parsed))
+	{
+		view->kind = OR_COMPLETION_MALFORMED;
+		view->why = psprintf(_("The body is a JSON %s, not an object."), jb_root_type_name(parsed));
+		return;
+	}
+	view->error = jb_object_get(&parsed->root, "error");
+	if (view->error != NULL && view->error->type != jbvNull)
+	{
+		view->kind = OR_COMPLETION_ERROR;
+		view->why = pstrdup(_("The body is an error."));
+	}
+	else
+	{
+		view->error = NULL;
+		view->kind = OR_COMPLETION;
+	}
+}
+
 static OrFailure *
-classify(const OrHttpResult *http, const OrClassifyContext *context,
+classify(const OrHttpResult *http, OrEndpoint endpoint, const OrClassifyContext *context,
 		 Jsonb **result, char **reset_text)
 {
 	OrFailure  *failure;
@@ -571,7 +596,10 @@ classify(const OrHttpResult *http, const OrClassifyContext *context,
 		failure->http_status = (int) http->http_status;
 		return failure;
 	}
-	or_read_completion(parsed, &view);
+	if (endpoint == OR_ENDPOINT_CHAT)
+		or_read_completion(parsed, &view);
+	else
+		read_other_answer(parsed, &view);
 	if (view.kind != OR_COMPLETION)
 		return answer_failure(parsed, &view, (int) http->http_status, reset_text);
 	*result = parsed;
@@ -579,7 +607,7 @@ classify(const OrHttpResult *http, const OrClassifyContext *context,
 }
 
 OrFailure *
-or_classify(const OrHttpResult *http, const OrClassifyContext *context,
+or_classify(const OrHttpResult *http, OrEndpoint endpoint, const OrClassifyContext *context,
 			Jsonb **result, char **reset_text)
 {
 	OrFailure  *failure;
@@ -587,7 +615,7 @@ or_classify(const OrHttpResult *http, const OrClassifyContext *context,
 
 	*result = NULL;
 	*reset_text = NULL;
-	failure = classify(http, context, result, reset_text);
+	failure = classify(http, endpoint, context, result, reset_text);
 	if (failure == NULL)
 		return NULL;
 
@@ -600,7 +628,7 @@ or_classify(const OrHttpResult *http, const OrClassifyContext *context,
 										context->secret, &(size_t) {0});
 	if (redacted.body != http->body || redacted.curl_error != http->curl_error)
 	{
-		failure = classify(&redacted, context, result, reset_text);
+		failure = classify(&redacted, endpoint, context, result, reset_text);
 		if (failure == NULL)
 		{
 			/* only the key made it a failure: say so, without the body */

@@ -15,6 +15,7 @@
 
 #include "failure.h"
 #include "http.h"
+#include "scheduler.h"
 
 typedef enum OrCompletionKind
 {
@@ -47,11 +48,13 @@ typedef struct OrClassifyContext
 } OrClassifyContext;
 
 /*
- * Interpret one finished transfer.  Returns NULL and sets *result on
+ * Interpret one finished transfer to an endpoint: a chat completion must
+ * read as one (or_read_completion), any other endpoint's answer must be a
+ * JSON object without an "error".  Returns NULL and sets *result on
  * success, or returns the failure (retryable set).  *reset_text is the
  * X-RateLimit-Reset that an error body's metadata names, or NULL.
  */
-extern OrFailure *or_classify(const OrHttpResult *http,
+extern OrFailure *or_classify(const OrHttpResult *http, OrEndpoint endpoint,
 							  const OrClassifyContext *context,
 							  Jsonb **result, char **reset_text);
 

@@ -20,7 +20,8 @@ typedef struct OrHttpOptions
 	const char *url;
 	const char *const *headers; /* "Name: value" lines; "Name:" removes one */
 	int			n_headers;
-	const char *body;			/* must stay valid until the call is released */
+	const char *body;			/* POSTed; must stay valid until the call is
+								 * released.  NULL: a GET */
 	size_t		body_len;
 	long		timeout_ms;		/* whole attempt; 0: none */
 	long		connect_timeout_ms;

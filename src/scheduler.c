@@ -55,6 +55,7 @@ typedef struct Transfer
 	TransferState state;
 	TimestampTz not_before;		/* retry time */
 	TimestampTz first_start;	/* of its first attempt */
+	char	   *url;				/* base URL and the endpoint's path */
 	char	   *headers[MAX_HEADERS];	/* built at the first attempt, wiped when done */
 	int			n_headers;
 	OrHttpCall *call;			/* while in flight */
@@ -75,9 +76,35 @@ typedef struct Batch
 	int			limit;			/* current limit: halved on 429, regrown on success */
 	int			successes;		/* since the limit last changed */
 	TimestampTz paused_until;	/* after a 429, no attempt starts before this */
-	char	   *url;
+	char	   *base_url;		/* without a trailing slash */
 	OrClassifyContext classify;
 } Batch;
+
+/* ---------- endpoints ---------- */
+
+static const struct
+{
+	const char *path;
+	bool		get;
+}			endpoints[] = {
+	[OR_ENDPOINT_CHAT] = {"/chat/completions", false},
+	[OR_ENDPOINT_EMBEDDINGS] = {"/embeddings", false},
+	[OR_ENDPOINT_RERANK] = {"/rerank", false},
+	[OR_ENDPOINT_MODELS] = {"/models", true},
+	[OR_ENDPOINT_KEY] = {"/key", true},
+};
+
+const char *
+or_endpoint_path(OrEndpoint endpoint)
+{
+	return endpoints[endpoint].path;
+}
+
+bool
+or_endpoint_is_get(OrEndpoint endpoint)
+{
+	return endpoints[endpoint].get;
+}
 
 /* ---------- headers ---------- */
 
@@ -99,7 +126,8 @@ build_headers(Transfer *t, const OrClientConfig *client)
 	add_header(t, "Authorization", bearer);
 	explicit_bzero(bearer, strlen(bearer));
 	pfree(bearer);
-	add_header(t, "Content-Type", "application/json");
+	if (req->body != NULL)
+		add_header(t, "Content-Type", "application/json");
 	add_header(t, "Accept", "application/json");
 	if (site_url)
 		add_header(t, "HTTP-Referer", site_url);
@@ -134,7 +162,7 @@ start_attempt(Batch *b, Transfer *t)
 	if (t->n_headers == 0)
 		build_headers(t, &s->client);
 	memset(&options, 0, sizeof(options));
-	options.url = b->url;
+	options.url = t->url;
 	options.headers = (const char *const *) t->headers;
 	options.n_headers = t->n_headers;
 	options.body = t->exchange->request.body;
@@ -305,7 +333,8 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	char	   *body_reset = NULL;
 	TimestampTz retry_at = 0;
 
-	failure = or_classify(http, &b->classify, &result, &body_reset);
+	failure = or_classify(http, t->exchange->request.endpoint, &b->classify,
+						  &result, &body_reset);
 	if (failure != NULL)
 		retry_at = retry_time(b, t, failure, service_delay_ms(http, body_reset));
 	adapt_to_outcome(b, failure, retry_at);
@@ -456,7 +485,7 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	base_len = strlen(schedule->base_url);
 	while (base_len > 0 && schedule->base_url[base_len - 1] == '/')
 		base_len--;
-	b.url = psprintf("%.*s/chat/completions", (int) base_len, schedule->base_url);
+	b.base_url = pnstrdup(schedule->base_url, base_len);
 	b.classify.secret = schedule->client.api_key;
 	b.classify.timeout_ms = schedule->timeout_ms;
 	b.classify.max_response_kb = schedule->max_response_kb;
@@ -467,6 +496,8 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	{
 		b.transfers[i].exchange = exchanges[i];
 		b.transfers[i].batch = &b;
+		b.transfers[i].url = psprintf("%s%s", b.base_url,
+									  or_endpoint_path(exchanges[i]->request.endpoint));
 		b.transfers[i].state = TRANSFER_WAITING;
 		exchanges[i]->attempts = 0;
 		exchanges[i]->result = NULL;
@@ -486,5 +517,5 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	PG_END_TRY();
 	pfree(b.transfers);
 	pfree(b.retrying);
-	pfree(b.url);
+	pfree(b.base_url);
 }

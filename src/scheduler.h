@@ -23,10 +23,28 @@ typedef struct OrClientConfig
 	char	   *site_name;		/* role default, or NULL (UTF-8) */
 } OrClientConfig;
 
+/*
+ * Which of OpenRouter's endpoints a request is for: its path below the base
+ * URL, its method, and what a successful answer looks like (completion.c).
+ * Chat completions are the zero value.
+ */
+typedef enum OrEndpoint
+{
+	OR_ENDPOINT_CHAT = 0,		/* POST /chat/completions */
+	OR_ENDPOINT_EMBEDDINGS,		/* POST /embeddings */
+	OR_ENDPOINT_RERANK,			/* POST /rerank */
+	OR_ENDPOINT_MODELS,			/* GET /models */
+	OR_ENDPOINT_KEY				/* GET /key */
+} OrEndpoint;
+
+extern const char *or_endpoint_path(OrEndpoint endpoint);
+extern bool or_endpoint_is_get(OrEndpoint endpoint);
+
 /* A request ready to go on the wire. */
 typedef struct OrHttpRequest
 {
-	char	   *body;			/* JSON text */
+	OrEndpoint	endpoint;
+	char	   *body;			/* JSON text (NULL for a GET) */
 	size_t		body_len;
 	char	   *model;			/* the model it names (for the usage ledger) */
 	char	   *site_url;		/* HTTP-Referer, or NULL */
