@@ -107,7 +107,8 @@ or_stop_standin() {
 	return 0
 }
 
-# initdb + start; base_url points at the stand-in unless OR_BASE_URL is set
+# initdb + start, with the library preloaded (its background workers run);
+# base_url points at the stand-in unless OR_BASE_URL is set
 or_start_cluster() {
 	or_log "starting a throwaway PostgreSQL cluster in $OR_WORK/data (port $OR_PGPORT)"
 	or_as_pguser initdb -D "$OR_WORK/data" -U postgres --auth=trust \
@@ -118,6 +119,7 @@ or_start_cluster() {
 	unix_socket_directories = '$OR_WORK/socket'
 	fsync = off
 	max_connections = 50
+	shared_preload_libraries = 'openrouter'
 	openrouter.base_url = '${OR_BASE_URL:-$STANDIN_URL}'
 	EOF
 	or_as_pguser pg_ctl -D "$OR_WORK/data" -l "$OR_WORK/postgres.log" -w start >/dev/null

@@ -2,7 +2,8 @@
 #
 # Each test gets its own throwaway cluster (PostgreSQL::Test::Cluster) whose
 # openrouter.base_url points at the stand-in started by test/run-tests.sh
-# (STANDIN_URL), with the extension created and a test key stored.
+# (STANDIN_URL), with the library preloaded (no_preload => 1: not), the
+# extension created and a test key stored (no_key => 1: not).
 package OpenRouterTest;
 
 use strict;
@@ -26,7 +27,9 @@ sub new_openrouter_node
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init;
 	$node->append_conf('postgresql.conf',
-		"openrouter.base_url = '$ENV{STANDIN_URL}'\n" . ($opts{conf} // ''));
+		"openrouter.base_url = '$ENV{STANDIN_URL}'\n"
+		  . ($opts{no_preload} ? '' : "shared_preload_libraries = 'openrouter'\n")
+		  . ($opts{conf} // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION openrouter');
 	$node->safe_psql('postgres',

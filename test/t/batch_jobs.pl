@@ -11,7 +11,7 @@ use Test::More;
 use OpenRouterTest;
 
 my $node = new_openrouter_node('batch_jobs',
-	conf => "shared_preload_libraries = 'pg_cron'\ncron.database_name = 'postgres'\n"
+	conf => "shared_preload_libraries = 'openrouter, pg_cron'\ncron.database_name = 'postgres'\n"
 	  . "cron.use_background_workers = on\nmax_worker_processes = 20\n");
 $node->safe_psql('postgres', 'CREATE EXTENSION pg_cron');
 

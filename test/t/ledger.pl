@@ -10,7 +10,7 @@ use Time::HiRes qw(usleep);
 use OpenRouterTest;
 
 my $node = new_openrouter_node('ledger',
-	conf => "shared_preload_libraries = 'openrouter'\nrestart_after_crash = on\n");
+	conf => "restart_after_crash = on\n");
 my $hi = q{'[{"role":"user","content":"hi"}]'};
 
 # the worker of this database is running and shows itself

@@ -8,7 +8,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use OpenRouterTest;
 
-my $node = new_openrouter_node('settings');
+# (not preloaded: the values at stake are given before the library loads)
+my $node = new_openrouter_node('settings', no_preload => 1);
 my $standin = $ENV{STANDIN_URL};
 
 # the administrator's choices: base_url in the configuration file (written by
