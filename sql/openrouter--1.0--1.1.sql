@@ -80,8 +80,9 @@ CREATE EVENT TRIGGER openrouter_refuse_paid_indexes ON ddl_command_end
 -- their records to files that survive their transaction, the database's
 -- background worker moves them here; only the extension's owner reads the
 -- table directly, roles read the view openrouter_usage.
+-- (no surrogate key: rows restored from a dump must not collide with rows
+-- the worker ingests meanwhile)
 CREATE TABLE openrouter_usage_log (
-    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     finished_at       timestamptz NOT NULL,
     role_id           oid NOT NULL,
     table_oid         oid,
@@ -101,8 +102,6 @@ CREATE TABLE openrouter_usage_log (
     failure           text,
     from_cache        boolean NOT NULL DEFAULT false
 );
-COMMENT ON SEQUENCE openrouter_usage_log_id_seq IS
-'Private to the openrouter extension: numbers the rows of openrouter_usage_log in order of arrival.';
 CREATE INDEX ON openrouter_usage_log (finished_at);
 CREATE INDEX ON openrouter_usage_log (role_id, finished_at);
 REVOKE ALL ON openrouter_usage_log FROM PUBLIC;
@@ -120,7 +119,7 @@ COMMENT ON TABLE openrouter_ledger_spool IS
 'Private to the openrouter extension: how many bytes of each spool file of the usage ledger the background worker has moved into openrouter_usage_log.';
 
 CREATE VIEW openrouter_usage WITH (security_barrier) AS
-SELECT u.id, u.finished_at, pg_catalog.current_database() AS database,
+SELECT u.finished_at, pg_catalog.current_database() AS database,
        u.role_id::regrole AS role, u.table_oid::regclass AS table_name, u.column_name,
        u.model_requested, u.model_served, u.provider, u.generation_id,
        u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens,
@@ -131,7 +130,6 @@ WHERE u.role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHER
 GRANT SELECT ON openrouter_usage TO PUBLIC;
 COMMENT ON VIEW openrouter_usage IS
 'The usage ledger: one row per request the extension sent (or answered from its cache), kept even when the sending transaction rolled back. A role sees its own rows; superusers and members of pg_read_all_stats see all. Needs shared_preload_libraries = ''openrouter''; rows older than openrouter.usage_retention days are removed.';
-COMMENT ON COLUMN openrouter_usage.id IS 'Order of arrival in the ledger.';
 COMMENT ON COLUMN openrouter_usage.finished_at IS 'When the answer (or the final failure) arrived.';
 COMMENT ON COLUMN openrouter_usage.database IS 'The database the request was sent from (the ledger is kept per database).';
 COMMENT ON COLUMN openrouter_usage.role IS 'The role whose key paid.';
