@@ -20,6 +20,7 @@ cd "$(dirname "$0")/../.."
 source test/lib.sh
 
 PYTHON=$(command -v /usr/bin/python3 || command -v python3 || true)
+export PYTHONDONTWRITEBYTECODE=1		# nothing written into the source tree
 if [ -z "$PYTHON" ]; then
 	echo "fuzz: skipped: python3 is not installed"
 	exit 77
