@@ -764,17 +764,23 @@ CASES = [  # (weight, builder)
 ]
 
 
-def plan(seed, n, attempt, req):
-    """The response to request number n (its attempt-th repetition)."""
+def case_names():
+    return [b.__name__[5:] for _, b in CASES]
+
+
+def plan(seed, n, attempt, req, only=None):
+    """The response to request number n (its attempt-th repetition); only:
+    the names of the cases allowed (case_names()), None for all."""
     rng = random.Random("%s/%s/%s" % (seed, n, attempt))
-    if req.get("tools") and rng.random() < 0.5:
+    cases = [(w, b) for w, b in CASES if only is None or b.__name__[5:] in only]
+    if req.get("tools") and rng.random() < 0.5 and (only is None or "tool_calls" in only):
         builder = case_tool_calls
-    elif attempt > 0 and rng.random() < 0.4:
+    elif attempt > 0 and rng.random() < 0.4 and (only is None or "ok" in only):
         builder = case_ok
     else:
-        total = sum(w for w, _ in CASES)
+        total = sum(w for w, _ in cases)
         x = rng.uniform(0, total)
-        for w, builder in CASES:
+        for w, builder in cases:
             x -= w
             if x <= 0:
                 break

@@ -9,7 +9,9 @@
 #   FUZZ_SEED=123 FUZZ_CALLS=17,42 bash test/fuzz/run.sh     (replay some calls)
 #
 # Settings: FUZZ_SEED (default: random, printed), FUZZ_SECONDS, FUZZ_WORKERS
-# (connections at once, default 4), FUZZ_MESSAGE_LIMIT (longest error
+# (connections at once, default 4), FUZZ_CASES (only these families of
+# responses, e.g. "deep,huge_number": see test/fuzz/responses.py; default all),
+# FUZZ_MESSAGE_LIMIT (longest error
 # message, detail or hint accepted, bytes; default 100000), and test/lib.sh's
 # OR_WORK, OR_PGPORT, PG_CONFIG.  The full report is $OR_WORK/fuzz/report.txt.
 # Exit status 0: no violation; 1: violations (listed); 77: python3 missing.
@@ -52,7 +54,7 @@ trap stop_all EXIT
 
 # the fault-injecting server; it stops by itself when this script is gone
 "$PYTHON" test/fuzz/server.py --seed "$FUZZ_SEED" --port 0 --log "$dir/server.log" \
-	--lifetime $((${FUZZ_SECONDS%.*} + 600)) > "$dir/server.out" 2>&1 &
+	--lifetime $((${FUZZ_SECONDS%.*} + 600)) --cases "${FUZZ_CASES:-}" > "$dir/server.out" 2>&1 &
 echo $! > "$dir/server.pid"
 or_wait_for_line "$dir/server.out" "fuzz server listening" 10 || exit 1
 port=$(sed -n 's/^fuzz server listening on \([0-9]*\).*/\1/p' "$dir/server.out")

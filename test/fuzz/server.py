@@ -8,7 +8,7 @@ POST .../chat/completions with the bytes that responses.plan() chooses from
 number is taken from the model name "fuzz/N" the driver sends; other model
 names get numbers from a counter starting at 1,000,000,000 (arrival order).
 
-    python3 test/fuzz/server.py --seed S [--port 0] [--log FILE] [--lifetime SECONDS]
+    python3 test/fuzz/server.py --seed S [--port 0] [--log FILE] [--lifetime SECONDS] [--cases a,b]
 
 Prints "fuzz server listening on PORT" when ready.  Stops by itself after
 --lifetime seconds (default 300) or when its parent process goes away.  The
@@ -147,7 +147,7 @@ class Handler(socketserver.BaseRequestHandler):
                 except Exception:
                     pass
                 n, attempt = state.number(info["model"])
-                desc, actions, keep = responses.plan(state.seed, n, attempt, info)
+                desc, actions, keep = responses.plan(state.seed, n, attempt, info, state.only)
                 sent = 0
                 state.write_log("request %d attempt %d: %s" % (n, attempt, desc))
                 for a in actions:
@@ -179,10 +179,16 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--log")
     ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--cases", default="", help="only these response families (comma-separated): "
+                    + ",".join(responses.case_names()))
     args = ap.parse_args()
+    only = [c for c in args.cases.split(",") if c] or None
+    if only and not set(only) <= set(responses.case_names()):
+        ap.error("unknown case in --cases; known: " + ",".join(responses.case_names()))
     log = open(args.log, "a") if args.log else None
     srv = Server(("127.0.0.1", args.port), Handler)
     srv.state = State(args.seed, log)
+    srv.state.only = only
     parent = os.getppid()
     deadline = time.time() + args.lifetime
 
