@@ -19,10 +19,12 @@ and a superuser):
 It asserts, and reports every violation with the seed and the call:
   - no crash: no call loses its connection, every backend answers at the end,
     and the server log has no "terminated by signal" / "was terminated";
-  - only typed SQLSTATEs: never class XX (internal error);
+  - only typed SQLSTATEs: never class XX (internal error), neither raised
+    nor kept in a returned value ({"error": {"sqlstate": "XX000", ...}});
   - on_error => 'ignore' never raises for a response's fault: with valid
     arguments nothing may raise; with random ones no class-OR SQLSTATE; and a
-    value it returns is a JSON object that keeps the server's error text;
+    value it returns is a JSON object that keeps the server's error text,
+    whose "sqlstate" (what 'abort' would raise) is of class OR;
   - on_error => 'abort' raises a response's fault as a class-OR SQLSTATE (or,
     from openrouter_invoke_tools, the tool's own error);
   - no hang: statement_timeout (57014) or a backend that does not answer is a
@@ -332,6 +334,13 @@ class Worker(threading.Thread):
                                   "%d bytes" % len(raw))
         for row in res.rows:
             for v in row:
+                # an internal error caught and kept as a value is still an internal error
+                m = re.search(rb'"sqlstate": "(XX\w*)"', v) if v is not None else None
+                if m:
+                    at = m.start()
+                    rep.violation("internal error (class XX) kept in a returned value", call,
+                                  {"sqlstate": m.group(1).decode()},
+                                  v[max(0, at - 160):at + 40].decode("utf-8", "replace"))
                 if v is not None and marker in v:
                     at = v.find(marker)
                     before = v[max(0, at - 300):at].decode("utf-8", "replace")
@@ -418,6 +427,15 @@ class Worker(threading.Thread):
                     self.d.report.violation("on_error => 'ignore' returned a non-object as %s" % what, call, None,
                                             v[:200].decode("utf-8", "replace"))
                     continue
+                if v.startswith(b'{"error": {') and call.kind != "invoke" and len(v) < 20000000:
+                    # the failure a value describes is what 'abort' raises: class OR
+                    try:
+                        st = json.loads(v).get("error", {}).get("sqlstate")
+                    except (ValueError, RecursionError, AttributeError):
+                        st = None
+                    if isinstance(st, str) and not st.startswith("OR"):
+                        self.d.report.violation("on_error => 'ignore' returned a failure with a non-OR sqlstate", call,
+                                                {"sqlstate": st}, v[:300].decode("utf-8", "replace"))
                 if b'"error"' in v[:20] and len(v) < 100000 and len(call.requests) == 1:
                     self.d.pending_error_checks.append((call.ident, call.kind, call.db, call.role,
                                                         call.current_sql, list(call.requests), v))

@@ -587,7 +587,7 @@ def case_odd_completion(rng, req):
     elif variant == "model-null":
         c["model"] = None
     elif variant == "extra-keys":
-        c.update({"error": None, "": 1, "sqlstate": "XX000", "response": {"a": 1}})
+        c.update({"error": None, "": 1, "sqlstate": "ORB01", "response": {"a": 1}})
     elif variant == "role-odd":
         ch[0]["message"]["role"] = rng.choice(["tool", None, 5, "system"])
     else:
