@@ -11,7 +11,7 @@ packages=(
 	build-essential pkg-config
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
-	libipc-run-perl openssl jq curl ca-certificates nghttp2-proxy
+	libipc-run-perl openssl jq curl ca-certificates nghttp2-proxy python3
 	nodejs npm
 )
 

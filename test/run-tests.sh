@@ -10,7 +10,9 @@
 #   2. the regression suite (make installcheck: sql/*.sql against expected/);
 #   3. the TAP suites (prove test/t/*.pl: cancellation, timeouts,
 #      termination, connection reuse, dumps, recorded real exchanges);
-#   4. the spec check: the regression suite again, through Stoplight Prism
+#   4. the fuzz test (test/fuzz/run.sh: hostile responses and random
+#      arguments, its own cluster; FUZZ_SECONDS, FUZZ_SEED);
+#   5. the spec check: the regression suite again, through Stoplight Prism
 #      validating every request against OpenRouter's official OpenAPI spec.
 # Everything it started is stopped on exit.  The last line is
 # "N passed, M failed, K skipped" (one count per test file or check).
@@ -88,6 +90,21 @@ for t in test/t/*.pl; do
 		record "tap: $(basename "$t")" fail
 	fi
 done
+
+if [ -x test/fuzz/run.sh ]; then
+	or_log "fuzz test (test/fuzz, ${FUZZ_SECONDS:-60} s, its own cluster)"
+	test/fuzz/run.sh > "$OR_WORK/fuzz.log" 2>&1
+	rc=$?
+	line=$(tail -1 "$OR_WORK/fuzz.log")
+	case "$line" in fuzz:*) ;; *) line="fuzz (see $OR_WORK/fuzz.log)" ;; esac
+	case $rc in
+		0) record "$line" pass ;;
+		77) record "$line" skip ;;
+		*) sed -n '/distinct violations:/,$p' "$OR_WORK/fuzz.log" | cut -c1-300 | head -150
+		   [ -s "$OR_WORK/fuzz.log" ] && grep -q 'distinct violations:' "$OR_WORK/fuzz.log" || tail -30 "$OR_WORK/fuzz.log"
+		   record "$line" fail ;;
+	esac
+fi
 
 if [ -x test/spec/prism-check.sh ]; then
 	or_log "spec check (Stoplight Prism)"
