@@ -98,8 +98,13 @@ static Oid	writing_relid = InvalidOid;
 static char *
 qualified_table(Oid relid)
 {
-	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-									  get_rel_name(relid));
+	char	   *name = get_rel_name(relid);
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name);
 }
 
 /* the extension's schema: where the SQL function being called lives */
@@ -1143,9 +1148,10 @@ openrouter_drop_computed_column(PG_FUNCTION_ARGS)
 	char	   *column = column_arg(fcinfo);
 	OrComputedColumn *cc;
 	ListCell   *lc;
-	char	   *table = qualified_table(relid);
+	char	   *table;
 
 	check_table_owner(relid);
+	table = qualified_table(relid);
 	cc = computed_column(ns, relid, column);
 	foreach(lc, or_computed_columns(ns, relid, NULL))
 	{

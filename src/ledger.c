@@ -296,6 +296,23 @@ or_ledger_write(const OrUsageRecord *record)
 
 /* ---------- the worker's side ---------- */
 
+/* a transaction of the worker, with a snapshot and SPI */
+static void
+begin_work(void)
+{
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+}
+
+static void
+end_work(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 typedef struct SpoolFile
 {
 	char		name[MAXPGPATH];
@@ -581,16 +598,12 @@ or_ledger_ingest(void)
 											   ALLOCSET_DEFAULT_SIZES);
 	MemoryContextReset(ingest_context);
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	SPI_connect();
+	begin_work();
 	log_table = extension_table("openrouter_usage_log");
 	progress = extension_table("openrouter_ledger_spool");
 	if (log_table == NULL || progress == NULL)
 	{
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		end_work();
 		return -1;
 	}
 
@@ -620,9 +633,7 @@ or_ledger_ingest(void)
 			MemoryContextSwitchTo(oldcontext);
 		}
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	end_work();
 
 	/* only now that the records are committed may their files go */
 	foreach(lc, finished)
@@ -635,9 +646,7 @@ or_ledger_ingest(void)
 	/* forget the progress of files that are gone */
 	if (finished != NIL)
 	{
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		SPI_connect();
+		begin_work();
 		progress = extension_table("openrouter_ledger_spool");
 		foreach(lc, finished)
 		{
@@ -649,9 +658,7 @@ or_ledger_ingest(void)
 				SPI_execute_with_args(psprintf("DELETE FROM %s WHERE file = $1", progress),
 									  1, &argtype, &arg, NULL, false, 0);
 		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		end_work();
 	}
 	return records;
 }
@@ -681,8 +688,6 @@ or_ledger_expire(void)
 								 log_table, or_usage_retention_days), false, 0) == SPI_OK_DELETE)
 			removed = SPI_processed;
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	end_work();
 	return removed;
 }

@@ -216,14 +216,24 @@ look_after(KnownDatabase *k, TimestampTz now)
 		start_database_worker(k);
 }
 
+/*
+ * Signals and identity of both kinds of worker: SIGTERM as given, SIGHUP
+ * rereads the configuration; connected to a database (or none: InvalidOid).
+ */
+static void
+start_as_worker(pqsigfunc on_sigterm, Oid database, const char *name)
+{
+	pqsignal(SIGTERM, on_sigterm);
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
+	pgstat_report_appname(name);
+}
+
 void
 openrouter_launcher_main(Datum arg)
 {
-	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	pgstat_report_appname("openrouter launcher");
+	start_as_worker(SignalHandlerForShutdownRequest, InvalidOid, "openrouter launcher");
 
 	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
 	or_shared->launcher_pid = MyProcPid;
@@ -299,11 +309,7 @@ openrouter_database_worker_main(Datum arg)
 	Oid			database = DatumGetObjectId(arg);
 	TimestampTz next_expiry = 0;
 
-	pqsignal(SIGTERM, die);
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnectionByOid(database, InvalidOid, 0);
-	pgstat_report_appname("openrouter worker");
+	start_as_worker(die, database, "openrouter worker");
 
 	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
 	my_slot = or_database_worker_slot(database, true);
