@@ -445,10 +445,16 @@ bind_expression(Oid relid, const char *expression)
 	error_context_stack = &callback;
 
 	bound.search_path = definer_search_path();
+	table = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
+						 get_rel_name(relid), -1);
+	if (table->relname == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
 	raw = raw_parser(expression, RAW_PARSE_PLPGSQL_EXPR);
-	stmt = linitial_node(RawStmt, raw);
-	select = (SelectStmt *) stmt->stmt;
-	if (list_length(raw) != 1 || !IsA(select, SelectStmt) ||
+	stmt = list_length(raw) == 1 ? linitial_node(RawStmt, raw) : NULL;
+	select = stmt ? (SelectStmt *) stmt->stmt : NULL;
+	if (select == NULL || !IsA(select, SelectStmt) ||
 		list_length(select->targetList) != 1 || select->fromClause != NIL ||
 		select->whereClause != NULL || select->groupClause != NIL ||
 		select->havingClause != NULL || select->windowClause != NIL ||
@@ -461,8 +467,6 @@ bind_expression(Oid relid, const char *expression)
 				 errmsg("the expression of a computed column must be one SQL expression"),
 				 errdetail("It was: %s", expression),
 				 errhint("Write an expression over the table's columns, such as openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini').")));
-	table = makeRangeVar(get_namespace_name(get_rel_namespace(relid)),
-						 get_rel_name(relid), -1);
 	table->inh = false;
 	select->fromClause = list_make1(table);
 	query = parse_analyze_fixedparams(stmt, expression, NULL, 0, NULL);
@@ -662,15 +666,21 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	previous_on_error = or_swap_context_on_error((int) cc->on_error);
 	PG_TRY();
 	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
+		/*
+		 * One SPI connection per chunk: what a chunk allocates (its requests,
+		 * their answers, the statements' texts) goes into the connection's
+		 * memory (SPI returns to it after every call) and is freed with it,
+		 * so memory stays flat however many rows there are.
+		 */
 		for (int start = 0; start < nctids; start += chunk)
 		{
+			if (SPI_connect() != SPI_OK_CONNECT)
+				elog(ERROR, "SPI_connect failed");
 			*nwritten += compute_chunk(cc, table, ctids + start,
 									   Min(chunk, nctids - start), written + *nwritten,
 									   counts);
+			SPI_finish();
 		}
-		SPI_finish();
 	}
 	PG_FINALLY();
 	{

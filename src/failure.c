@@ -283,3 +283,24 @@ or_failure_to_jsonb(const OrFailure *failure)
 	done = pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(done);
 }
+
+/* a copy of a failure, every part of it, in the current memory context */
+OrFailure *
+or_failure_copy(const OrFailure *failure)
+{
+	OrFailure  *copy = palloc(sizeof(OrFailure));
+
+#define COPY_STRING(s) ((s) ? pstrdup(s) : NULL)
+#define COPY_JSONB(j) ((j) ? (Jsonb *) memcpy(palloc(VARSIZE(j)), (j), VARSIZE(j)) : NULL)
+	*copy = *failure;
+	copy->code_name = COPY_STRING(failure->code_name);
+	copy->message = COPY_STRING(failure->message);
+	copy->detail = COPY_STRING(failure->detail);
+	copy->hint = COPY_STRING(failure->hint);
+	copy->tool_call_id = COPY_STRING(failure->tool_call_id);
+	copy->service_error = COPY_JSONB(failure->service_error);
+	copy->response = COPY_JSONB(failure->response);
+#undef COPY_STRING
+#undef COPY_JSONB
+	return copy;
+}

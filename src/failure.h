@@ -48,6 +48,7 @@ extern void or_failure_add_detail(OrFailure *failure, const char *fmt,...) pg_at
 extern OrFailure *or_failure_from_error(const ErrorData *edata, const char *code_name);
 extern void or_failure_raise(const OrFailure *failure) pg_attribute_noreturn();
 extern Jsonb *or_failure_to_jsonb(const OrFailure *failure);
+extern OrFailure *or_failure_copy(const OrFailure *failure);
 
 /* text with every occurrence of secret replaced; text itself when none */
 extern char *or_redact(const char *text, size_t len, const char *secret,

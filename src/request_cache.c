@@ -200,29 +200,7 @@ copy_jsonb(const Jsonb *value)
 	return value ? memcpy(palloc(VARSIZE(value)), value, VARSIZE(value)) : NULL;
 }
 
-static char *
-copy_string(const char *value)
-{
-	return value ? pstrdup(value) : NULL;
-}
-
 /* a deep copy of a failure, in the current memory context */
-static OrFailure *
-copy_failure(const OrFailure *failure)
-{
-	OrFailure  *copy = palloc(sizeof(OrFailure));
-
-	*copy = *failure;
-	copy->code_name = copy_string(failure->code_name);
-	copy->message = copy_string(failure->message);
-	copy->detail = copy_string(failure->detail);
-	copy->hint = copy_string(failure->hint);
-	copy->tool_call_id = copy_string(failure->tool_call_id);
-	copy->service_error = copy_jsonb(failure->service_error);
-	copy->response = copy_jsonb(failure->response);
-	return copy;
-}
-
 static Size
 failure_bytes(const OrFailure *f)
 {
@@ -297,7 +275,7 @@ or_cache_lookup(const OrRequestKey *key, Jsonb **result, OrFailure **failure)
 	if (entry == NULL)
 		return false;
 	*result = copy_jsonb(entry->result);
-	*failure = entry->failure ? copy_failure(entry->failure) : NULL;
+	*failure = entry->failure ? or_failure_copy(entry->failure) : NULL;
 	return true;
 }
 
@@ -323,7 +301,7 @@ or_cache_store(const OrRequestKey *key, const OrExchange *exchange, bool pin)
 	old = MemoryContextSwitchTo(cache_context);
 	entry->pinned = pin;
 	entry->result = copy_jsonb(exchange->result);
-	entry->failure = exchange->result ? NULL : copy_failure(exchange->failure);
+	entry->failure = exchange->result ? NULL : or_failure_copy(exchange->failure);
 	MemoryContextSwitchTo(old);
 	entry->bytes = sizeof(CacheEntry) +
 		(entry->result ? VARSIZE(entry->result) : failure_bytes(entry->failure));

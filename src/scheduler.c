@@ -25,6 +25,7 @@
 #include <math.h>
 
 #include "common/pg_prng.h"
+#include "utils/memutils.h"
 #include "utils/timeout.h"
 #include "utils/timestamp.h"
 
@@ -78,6 +79,7 @@ typedef struct Batch
 	TimestampTz paused_until;	/* after a 429, no attempt starts before this */
 	char	   *base_url;		/* without a trailing slash */
 	OrClassifyContext classify;
+	MemoryContext attempt_context;	/* what reading one answer allocates */
 } Batch;
 
 /* ---------- endpoints ---------- */
@@ -333,10 +335,24 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	char	   *body_reset = NULL;
 	TimestampTz retry_at = 0;
 
+	MemoryContext batch_context;
+
+	/*
+	 * Reading an answer allocates several times its size (the text in the
+	 * database encoding, the parser's tree): only the Jsonb, or the failure,
+	 * is kept for the batch, so a batch of N answers holds N answers.
+	 */
+	batch_context = MemoryContextSwitchTo(b->attempt_context);
 	failure = or_classify(http, t->exchange->request.endpoint, &b->classify,
 						  &result, &body_reset);
 	if (failure != NULL)
 		retry_at = retry_time(b, t, failure, service_delay_ms(http, body_reset));
+	MemoryContextSwitchTo(batch_context);
+	if (result != NULL)
+		result = memcpy(palloc(VARSIZE(result)), result, VARSIZE(result));
+	if (failure != NULL)
+		failure = or_failure_copy(failure);
+	MemoryContextReset(b->attempt_context);
 	adapt_to_outcome(b, failure, retry_at);
 
 	t->call = NULL;
@@ -486,6 +502,8 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	while (base_len > 0 && schedule->base_url[base_len - 1] == '/')
 		base_len--;
 	b.base_url = pnstrdup(schedule->base_url, base_len);
+	b.attempt_context = AllocSetContextCreate(CurrentMemoryContext, "openrouter answer",
+											  ALLOCSET_DEFAULT_SIZES);
 	b.classify.secret = schedule->client.api_key;
 	b.classify.timeout_ms = schedule->timeout_ms;
 	b.classify.max_response_kb = schedule->max_response_kb;
@@ -518,4 +536,5 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	pfree(b.transfers);
 	pfree(b.retrying);
 	pfree(b.base_url);
+	MemoryContextDelete(b.attempt_context);
 }
