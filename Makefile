@@ -47,7 +47,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
 REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security
-REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
+REGRESS_OPTS = --inputdir=$(srcdir)/test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 
@@ -57,4 +57,11 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies (without --enable-depend): every object
 # depends on every header of the extension, so a changed struct rebuilds all.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# Out-of-tree (VPATH) builds, as Debian's pg_buildext makes them in
+# build-<version>/: the objects go to a src/ of the build directory.
+# (A rule for src/ would not run: make finds $(srcdir)/src through VPATH.)
+ifdef VPATH
+$(shell mkdir -p src)
+endif
