@@ -10,7 +10,8 @@
 #   2. the regression suite (make installcheck: sql/*.sql against expected/);
 #   3. the TAP suites (prove test/t/*.pl: cancellation, timeouts,
 #      termination, connection reuse, dumps, recorded real exchanges);
-#   4. the spec check: the regression suite again, through Stoplight Prism
+#   4. the Debian package test (test/package.sh);
+#   5. the spec check: the regression suite again, through Stoplight Prism
 #      validating every request against OpenRouter's official OpenAPI spec.
 # Everything it started is stopped on exit.  The last line is
 # "N passed, M failed, K skipped" (one count per test file or check).
@@ -88,6 +89,14 @@ for t in test/t/*.pl; do
 		record "tap: $(basename "$t")" fail
 	fi
 done
+
+or_log "Debian package (test/package.sh)"
+bash test/package.sh > "$OR_WORK/package.log" 2>&1
+case $? in
+	0) record "debian package: built, lintian-clean, CREATE EXTENSION and a call from its files" pass ;;
+	77) record "debian package ($(tail -1 "$OR_WORK/package.log"))" skip ;;
+	*) tail -30 "$OR_WORK/package.log"; record "debian package" fail ;;
+esac
 
 if [ -x test/spec/prism-check.sh ]; then
 	or_log "spec check (Stoplight Prism)"
