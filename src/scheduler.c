@@ -326,7 +326,7 @@ adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
 /* ---------- finishing ---------- */
 
 /* a wait before a retry this long is logged (shorter ones: DEBUG1) */
-#define LONG_RETRY_WAIT_MS 5000
+#define LONG_RETRY_WAIT_MS 3000
 
 /*
  * Retries and rate-limit waits are visible: a DEBUG1 line each, a LOG line
