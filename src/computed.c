@@ -651,6 +651,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	int			nestlevel;
 	char	   *table = qualified_table(cc->relid);
 	OrProgress	progress;
+	ErrorContextCallback context;
 
 	*nwritten = 0;
 	if (nctids == 0)
@@ -660,6 +661,10 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	or_progress_start(&progress, psprintf("computing %s.%s", table_for_message(cc->relid),
 										  quote_identifier(cc->column)),
 					  "rows", nctids, false);
+	context.callback = or_progress_error_context;
+	context.arg = &progress;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -682,6 +687,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 		(void) or_swap_context_on_error(previous_on_error);
 	}
 	PG_END_TRY();
+	error_context_stack = context.previous;
 	restore_search_path(nestlevel);
 	return written;
 }

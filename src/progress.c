@@ -117,3 +117,12 @@ or_progress_finish(OrProgress *progress)
 	if (reporting == progress)
 		reporting = NULL;
 }
+
+void
+or_progress_error_context(void *arg)
+{
+	const OrProgress *progress = (const OrProgress *) arg;
+
+	errcontext("%s: " UINT64_FORMAT " of " UINT64_FORMAT " %s done",
+			   progress->what, progress->done, progress->total, progress->unit);
+}

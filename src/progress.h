@@ -41,4 +41,11 @@ extern void or_progress_add(OrProgress *progress, uint64 done, uint64 errors);
 /* the last report (when anything was reported or always); stops reporting */
 extern void or_progress_finish(OrProgress *progress);
 
+/*
+ * An error context callback (arg: the OrProgress) naming the operation and
+ * how far it got, e.g. "computing t.c: 1000 of 1200 rows done"; pushed by
+ * the caller around the operation, whether or not it reports.
+ */
+extern void or_progress_error_context(void *arg);
+
 #endif							/* OPENROUTER_PROGRESS_H */

@@ -92,3 +92,8 @@ SELECT key_source FROM openrouter_client();
 RESET ROLE;
 SELECT key_source FROM openrouter_client();
 DROP ROLE regress_ops_carol;
+
+-- README "Operations": sessions waiting on OpenRouter (none here; the
+-- extension's own workers wait on the same event, but not active)
+SELECT pid, now() - query_start AS running_for, query
+FROM pg_stat_activity WHERE wait_event_type = 'Extension' AND state = 'active';
