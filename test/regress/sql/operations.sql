@@ -84,6 +84,18 @@ FROM pg_stat_xact_user_tables WHERE relname LIKE 'ops_ff%' ORDER BY n_tup_hot_up
 COMMIT;
 DROP TABLE ops_ff100, ops_ff70, ops_ff40, ops_ff30;
 
+-- An error while computing cells names the table, the column and how far the
+-- statement got, and nothing of the extension's internals
+\set VERBOSITY default
+\set SHOW_CONTEXT always
+CREATE TABLE ops_fail (id int PRIMARY KEY, model text);
+SELECT openrouter_add_computed_column('ops_fail', 'answer',
+  $$openrouter_chat(openrouter_messages('hi'), model)->'choices'->0->'message'->>'content'$$);
+INSERT INTO ops_fail VALUES (1, 'openai/gpt-4o-mini'), (2, 'standin/status=402');
+DROP TABLE ops_fail;
+\set SHOW_CONTEXT errors
+\set VERBOSITY terse
+
 -- Keys are stored per role (per database: test/t/operations.pl): another
 -- role has none until it stores its own
 CREATE ROLE regress_ops_carol;
