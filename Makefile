@@ -29,7 +29,8 @@ OBJS = \
 	src/shared_state.o \
 	src/ledger.o \
 	src/worker.o \
-	src/extension_events.o
+	src/extension_events.o \
+	src/progress.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one
 # upgrade script per release after it.  CREATE EXTENSION installs 1.0 and
@@ -45,9 +46,10 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # Regression tests (pg_regress): test/regress/sql/<name>.sql against
 # test/regress/expected/<name>.out.
 # They need a server with the stand-in configured: run them through
-# test/run-tests.sh, which sets everything up (see README.md).
-REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects
-REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
+# test/run-tests.sh, which sets everything up, or see README.md ("make
+# installcheck against your own server"); setup.sql says so when it is not.
+REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations
+REGRESS_OPTS = --inputdir=$(srcdir)/test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
 
@@ -57,4 +59,21 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies (without --enable-depend): every object
 # depends on every header of the extension, so a changed struct rebuilds all.
-$(OBJS): $(wildcard src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
+
+# Out-of-tree (VPATH) builds, as Debian's pg_buildext makes them in
+# build-<version>/: the objects go to a src/ of the build directory.
+# (A rule for src/ would not run: make finds $(srcdir)/src through VPATH.)
+ifdef VPATH
+$(shell mkdir -p src)
+endif
+
+# pg_regress drops contrib_regression before it starts; with the library
+# preloaded, the extension's background worker is connected to that
+# database, and DROP DATABASE would wait for it in vain: drop it first,
+# WITH (FORCE), which ends that connection.
+installcheck: drop-regression-database
+.PHONY: drop-regression-database
+drop-regression-database:
+	'$(bindir)/psql' -X -q -c 'SET client_min_messages = warning' \
+		-c 'DROP DATABASE IF EXISTS $(CONTRIB_TESTDB) WITH (FORCE)' postgres

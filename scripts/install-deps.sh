@@ -2,6 +2,7 @@
 # scripts/install-deps.sh: installs what building, testing and the demo need
 # on Debian 12: PostgreSQL 15 and its server headers, libcurl, json-c,
 # libmicrohttpd, Perl's IPC::Run (TAP tests), openssl, jq, curl, node/npm,
+# Debian's packaging tools (debhelper, pg_buildext, lintian: test/package.sh),
 # and the npm packages of test/spec (Stoplight Prism, pinned).
 # Idempotent: packages already installed are not fetched again.
 set -euo pipefail
@@ -13,6 +14,7 @@ packages=(
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev
 	libipc-run-perl openssl jq curl ca-certificates nghttp2-proxy python3
 	nodejs npm
+	debhelper postgresql-server-dev-all lintian fakeroot
 )
 
 sudo_if_needed() {

@@ -25,6 +25,7 @@
 #include "utils/tuplestore.h"
 
 #include "prefetch.h"
+#include "progress.h"
 #include "request.h"
 #include "request_cache.h"
 
@@ -113,6 +114,7 @@ openrouter_chat_batch(PG_FUNCTION_ARGS)
 	int			n_to_send = 0;
 	OrClientIdentity client;
 	bool		have_client = false;
+	OrProgress	progress;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
@@ -182,7 +184,9 @@ openrouter_chat_batch(PG_FUNCTION_ARGS)
 			items[i].same_as < 0)
 			to_send[n_to_send++] = &items[i].exchange;
 
-	or_send(to_send, n_to_send, or_max_concurrency);
+	or_progress_start(&progress, "openrouter_chat_batch", "requests", n_to_send, false);
+	or_send_reporting(to_send, n_to_send, or_max_concurrency, &progress);
+	or_progress_finish(&progress);
 
 	for (int i = 0; i < count; i++)
 	{

@@ -29,6 +29,7 @@
  * else (trigger, recompute, backfill) chooses rows and calls it.
  */
 #include "computed.h"
+#include "progress.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -658,12 +659,21 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	int			previous_on_error;
 	int			nestlevel;
 	char	   *table = qualified_table(cc->relid);
+	OrProgress	progress;
+	ErrorContextCallback context;
 
 	*nwritten = 0;
 	if (nctids == 0)
 		return written;
 	nestlevel = pin_search_path(cc->search_path);
 	previous_on_error = or_swap_context_on_error((int) cc->on_error);
+	or_progress_start(&progress, psprintf("computing %s.%s", table_for_message(cc->relid),
+										  quote_identifier(cc->column)),
+					  "rows", nctids, false);
+	context.callback = or_progress_error_context;
+	context.arg = &progress;
+	context.previous = error_context_stack;
+	error_context_stack = &context;
 	PG_TRY();
 	{
 		/*
@@ -674,19 +684,25 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 		 */
 		for (int start = 0; start < nctids; start += chunk)
 		{
+			OrComputeCounts before = *counts;
+
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
 			*nwritten += compute_chunk(cc, table, ctids + start,
 									   Min(chunk, nctids - start), written + *nwritten,
 									   counts);
 			SPI_finish();
+			or_progress_add(&progress, counts->computed - before.computed,
+							counts->failed - before.failed);
 		}
+		or_progress_finish(&progress);
 	}
 	PG_FINALLY();
 	{
 		(void) or_swap_context_on_error(previous_on_error);
 	}
 	PG_END_TRY();
+	error_context_stack = context.previous;
 	restore_search_path(nestlevel);
 	return written;
 }
@@ -1211,19 +1227,6 @@ openrouter_recompute(PG_FUNCTION_ARGS)
 
 /* ---------- the batch job ---------- */
 
-static void
-report_progress(uint64 done, uint64 total, uint64 errors, TimestampTz started)
-{
-	double		seconds = Max((GetCurrentTimestamp() - started) / 1000000.0, 0.001);
-	double		rate = done / seconds;
-
-	ereport(NOTICE,
-			(errmsg("openrouter_backfill: " UINT64_FORMAT " of " UINT64_FORMAT " rows (%.0f%%), "
-					UINT64_FORMAT " errors, %.1f rows/s, about %.0f s left",
-					done, total, total > 0 ? 100.0 * done / total : 100.0, errors, rate,
-					(total > done ? (double) (total - done) : 0.0) / Max(rate, 0.001))));
-}
-
 /*
  * CALL openrouter_backfill(tbl, column_name, chunk_size, errors_only)
  *		Walks the pending rows in primary-key order, one chunk per transaction,
@@ -1250,9 +1253,7 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 	Datum	   *last_key;
 	bool		have_last = false;
 	uint64		total;
-	uint64		done = 0;
-	uint64		errors = 0;
-	TimestampTz started = GetCurrentTimestamp();
+	OrProgress	progress;
 	MemoryContext chunk_context;
 
 	if (fcinfo->context == NULL || !IsA(fcinfo->context, CallContext) ||
@@ -1316,6 +1317,7 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 			(errmsg("openrouter_backfill: " UINT64_FORMAT " rows of %s.%s to compute, in chunks of %d",
 					total, get_rel_name(relid), column, chunk_size)));
 	SPI_commit();
+	or_progress_start(&progress, "openrouter_backfill", "rows", total, true);
 
 	for (;;)
 	{
@@ -1354,12 +1356,11 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 		}
 		have_last = true;
 		(void) or_compute_cells(cc, ctids, n, &nwritten, &counts);
-		done += counts.computed;
-		errors += counts.failed;
 		PopActiveSnapshot();
 		SPI_commit();
-		report_progress(done, total, errors, started);
+		or_progress_add(&progress, counts.computed, counts.failed);
 	}
+	or_progress_finish(&progress);
 	SPI_finish();
 	MemoryContextSwitchTo(procedure);
 	MemoryContextDelete(chunk_context);

@@ -327,6 +327,25 @@ adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
 
 /* ---------- finishing ---------- */
 
+/* a wait before a retry this long is logged (shorter ones: DEBUG1) */
+#define LONG_RETRY_WAIT_MS 3000
+
+/*
+ * Retries and rate-limit waits are visible: a DEBUG1 line each, a LOG line
+ * when the wait is long.  (Not a libcurl callback: ereport is safe here.)
+ */
+static void
+report_retry(const Batch *b, const Transfer *t, const OrFailure *failure, TimestampTz retry_at)
+{
+	long		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), retry_at);
+
+	ereport(wait_ms >= LONG_RETRY_WAIT_MS ? LOG : DEBUG1,
+			(errmsg("openrouter: retrying a request to model \"%s\" in %ld ms (attempt %d of %d): %s",
+					t->exchange->request.model ? t->exchange->request.model : "",
+					wait_ms, t->exchange->attempts + 1, b->schedule->max_retries + 1,
+					failure->message)));
+}
+
 static void
 finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http)
 {
@@ -362,6 +381,7 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	t->exchange->http_status = (int) http->http_status;
 	if (failure != NULL && retry_at != 0)
 	{
+		report_retry(b, t, failure, retry_at);
 		t->state = TRANSFER_WAITING;
 		t->not_before = retry_at;
 		b->retrying[b->n_retrying++] = t;

@@ -11,6 +11,7 @@
 #include "openrouter.h"
 
 #include "ledger.h"
+#include "progress.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
 void
@@ -50,6 +51,15 @@ record_usage(const OrExchange *exchange, void *arg)
 	or_ledger_write(&record);
 }
 
+/* a finished request: into the ledger, and counted by the progress report */
+static void
+request_done(const OrExchange *exchange, void *arg)
+{
+	if (or_ledger_active())
+		record_usage(exchange, NULL);
+	or_progress_add((OrProgress *) arg, 1, exchange->failure != NULL ? 1 : 0);
+}
+
 /*
  * Send a batch with the settings of the moment and the statement's key;
  * each request is recorded in the usage ledger as soon as it is done.
@@ -57,13 +67,26 @@ record_usage(const OrExchange *exchange, void *arg)
 void
 or_send(OrExchange **exchanges, int count, int max_in_flight)
 {
+	or_send_reporting(exchanges, count, max_in_flight, NULL);
+}
+
+/* the same, counting each finished request in a progress report (or NULL) */
+void
+or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
+				  OrProgress *progress)
+{
 	OrSchedule	schedule;
 
 	if (count == 0)
 		return;
 	or_schedule_from_settings(&schedule, max_in_flight);
 	schedule.client = *or_statement_client_config();
-	if (or_ledger_active())
+	if (progress != NULL)
+	{
+		schedule.on_done = request_done;
+		schedule.on_done_arg = progress;
+	}
+	else if (or_ledger_active())
 		schedule.on_done = record_usage;
 	or_schedule_run(exchanges, count, &schedule);
 }

@@ -12,6 +12,7 @@
 #      termination, connection reuse, dumps, recorded real exchanges);
 #   4. the fuzz test (test/fuzz/run.sh: hostile responses and random
 #      arguments, its own cluster; FUZZ_SECONDS, FUZZ_SEED);
+#   4. the Debian package test (test/package.sh);
 #   5. the spec check: the regression suite again, through Stoplight Prism
 #      validating every request against OpenRouter's official OpenAPI spec.
 # Everything it started is stopped on exit.  The last line is
@@ -105,6 +106,13 @@ if [ -x test/fuzz/run.sh ]; then
 		   record "$line" fail ;;
 	esac
 fi
+or_log "Debian package (test/package.sh)"
+bash test/package.sh > "$OR_WORK/package.log" 2>&1
+case $? in
+	0) record "debian package: built, lintian-clean, CREATE EXTENSION and a call from its files" pass ;;
+	77) record "debian package ($(tail -1 "$OR_WORK/package.log"))" skip ;;
+	*) tail -30 "$OR_WORK/package.log"; record "debian package" fail ;;
+esac
 
 if [ -x test/spec/prism-check.sh ]; then
 	or_log "spec check (Stoplight Prism)"

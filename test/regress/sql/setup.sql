@@ -4,6 +4,26 @@
 SELECT openrouter_configure_client('sk-or-v1-regression-test-key');
 SELECT key_source, key_hint FROM openrouter_client();
 
+-- The suite needs the local OpenRouter stand-in (test/standin) at
+-- openrouter.base_url: say so clearly when the server is set up otherwise.
+DO $$
+DECLARE
+  answer jsonb;
+BEGIN
+  BEGIN
+    answer := (openrouter_chat(openrouter_messages('are you the stand-in?'), 'standin/stats')
+               ->'choices'->0->'message'->>'content')::jsonb;
+  EXCEPTION WHEN OTHERS THEN
+    answer := NULL;
+  END;
+  IF answer IS NULL OR NOT answer ? 'max_in_flight' THEN
+    RAISE EXCEPTION 'the regression suite needs the OpenRouter stand-in at openrouter.base_url'
+      USING DETAIL = format('openrouter.base_url = %s does not answer as test/standin does.',
+                            current_setting('openrouter.base_url')),
+            HINT = 'Start test/standin/openrouter-standin --port 18431, set openrouter.base_url = ''http://127.0.0.1:18431/api/v1'' in postgresql.conf and reload, or run bash test/run-tests.sh, which does both.';
+  END IF;
+END $$;
+
 -- the stand-in's "echo" model answers with the request it received
 CREATE FUNCTION sent(response jsonb) RETURNS jsonb
 LANGUAGE sql AS $$ SELECT (response->'choices'->0->'message'->>'content')::jsonb $$;
