@@ -30,6 +30,7 @@ OBJS = \
 	src/ledger.o \
 	src/worker.o \
 	src/extension_events.o \
+	src/database_commands.o \
 	src/progress.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one

@@ -8,7 +8,8 @@
  * first request.  Loaded at server start (shared_preload_libraries), it also
  * claims its shared memory (shared_state.c) and registers its background
  * workers (worker.c), which what lives outside a caller's transaction needs:
- * the usage ledger (ledger.c).
+ * the usage ledger (ledger.c), and keeps them out of the way of DROP DATABASE
+ * and its kind (database_commands.c).
  */
 #include "postgres.h"
 
@@ -16,6 +17,7 @@
 #include "miscadmin.h"
 
 #include "openrouter.h"
+#include "database_commands.h"
 #include "prefetch.h"
 #include "shared_state.h"
 #include "worker.h"
@@ -32,6 +34,7 @@ _PG_init(void)
 	{
 		or_shared_state_install_hooks();
 		or_register_launcher();
+		or_database_commands_install_hook();
 	}
 	or_prefetch_init();
 }

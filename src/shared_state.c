@@ -109,6 +109,7 @@ or_database_worker_slot(Oid database, bool create)
 		unused->database = database;
 		unused->pid = 0;
 		unused->latch = NULL;
+		unused->hold_until = 0;
 		return unused;
 	}
 	return NULL;

@@ -20,6 +20,8 @@ typedef struct OrDatabaseWorker
 	Oid			database;		/* InvalidOid: slot unused */
 	pid_t		pid;			/* 0 while not running */
 	Latch	   *latch;			/* set to wake it; NULL while not running */
+	TimestampTz hold_until;		/* not started again before this (a command
+								 * needs the database alone) */
 } OrDatabaseWorker;
 
 /* a backend's spool file (ledger.c): who writes it, while it lives */

@@ -56,6 +56,8 @@
 #define RESTART_DELAY_FIRST_MS 1000
 #define RESTART_DELAY_MAX_MS (5 * 60 * 1000)
 #define EXPIRE_INTERVAL_MS (60 * 60 * 1000)
+#define HOLD_OFF_MS (10 * 1000)
+#define STOP_WAIT_MS (5 * 1000)
 
 /* exit code of a database worker that found no extension in its database */
 #define EXIT_NO_EXTENSION 2
@@ -182,6 +184,7 @@ look_after(KnownDatabase *k, TimestampTz now)
 		{
 			OrDatabaseWorker *slot = or_database_worker_slot(k->database, false);
 			bool		absent = (slot != NULL && slot->pid == -EXIT_NO_EXTENSION);
+			TimestampTz hold_until = slot ? slot->hold_until : 0;
 
 			if (slot != NULL)
 			{
@@ -189,7 +192,12 @@ look_after(KnownDatabase *k, TimestampTz now)
 				slot->latch = NULL;
 			}
 			LWLockRelease(or_shared->lock);
-			if (absent)
+			if (hold_until > now)
+			{
+				/* stopped on purpose, for a command that needs the database */
+				k->not_before = hold_until;
+			}
+			else if (absent)
 			{
 				/* unless a CREATE EXTENSION came after it started: look again now */
 				k->failures = 0;
@@ -213,7 +221,59 @@ look_after(KnownDatabase *k, TimestampTz now)
 		}
 	}
 	if (k->seen && now >= k->not_before)
-		start_database_worker(k);
+	{
+		OrDatabaseWorker *slot;
+		TimestampTz hold_until;
+
+		LWLockAcquire(or_shared->lock, LW_SHARED);
+		slot = or_database_worker_slot(k->database, false);
+		hold_until = slot ? slot->hold_until : 0;
+		LWLockRelease(or_shared->lock);
+		if (hold_until > now)
+			k->not_before = hold_until;
+		else
+			start_database_worker(k);
+	}
+}
+
+/*
+ * Stop a database's worker, and keep the launcher from starting it again
+ * for a while: DROP DATABASE and its kind need the database alone
+ * (database_commands.c).  Waits, interruptibly, until the worker is gone.
+ */
+void
+or_stop_database_worker(Oid database)
+{
+	OrDatabaseWorker *slot;
+	pid_t		pid = 0;
+
+	if (or_shared == NULL)
+		return;
+	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
+	slot = or_database_worker_slot(database, true);
+	if (slot != NULL)
+	{
+		slot->hold_until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), HOLD_OFF_MS);
+		pid = slot->pid;
+	}
+	LWLockRelease(or_shared->lock);
+	if (pid <= 0)
+		return;
+	(void) kill(pid, SIGTERM);
+	for (int waited = 0; waited < STOP_WAIT_MS; waited += 10)
+	{
+		bool		gone;
+
+		LWLockAcquire(or_shared->lock, LW_SHARED);
+		gone = (slot->pid != pid);
+		LWLockRelease(or_shared->lock);
+		if (gone)
+			return;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 10,
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
 }
 
 /*

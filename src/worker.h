@@ -9,6 +9,7 @@
 #include "postgres.h"
 
 extern void or_register_launcher(void);
+extern void or_stop_database_worker(Oid database);
 
 /* entry points, named in BackgroundWorker.bgw_function_name */
 extern PGDLLEXPORT void openrouter_launcher_main(Datum arg);

@@ -110,6 +110,22 @@ ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'openrouter worker' AND datname = 'other'}),
 	'CREATE EXTENSION starts one at once');
 
+# commands that need a database alone are not stopped by its worker
+my ($ok, $out, $err);
+$node->safe_psql('postgres', 'CREATE DATABASE template_source');
+$node->safe_psql('template_source', 'CREATE EXTENSION openrouter');
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'openrouter worker' AND datname = 'template_source'}),
+	'a new database with the extension has its worker');
+$node->psql('postgres', 'CREATE DATABASE copied TEMPLATE template_source', stderr => \$err);
+is($err, '', 'CREATE DATABASE ... TEMPLATE of a database with a worker works');
+$node->psql('postgres', 'ALTER DATABASE template_source RENAME TO renamed_source', stderr => \$err);
+is($err, '', 'ALTER DATABASE ... RENAME too');
+$node->psql('postgres', 'DROP DATABASE renamed_source', stderr => \$err);
+is($err, '', 'and DROP DATABASE, without FORCE');
+$node->psql('postgres', 'DROP DATABASE copied', stderr => \$err);
+is($err, '', '(the copy too)');
+
 # a worker that is terminated is started again, without a restart storm
 my $worker = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'openrouter worker' AND datname = 'postgres'});
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
