@@ -19,6 +19,7 @@ OBJS = \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
+	src/concurrent.o \
 	src/computed.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
@@ -46,7 +47,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # test/regress/expected/<name>.out.
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
-REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security
+REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security concurrent
 REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
