@@ -17,16 +17,6 @@ $node->safe_psql('postgres', q{
 	ALTER SYSTEM SET openrouter.max_concurrency = 16;
 	SELECT pg_reload_conf();});
 
-sub start_query
-{
-	my ($sql) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c', $sql ],
-		'>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
-
 # wait until the stand-in has $n requests in flight; returns how many it has
 sub wait_in_flight
 {
@@ -57,7 +47,7 @@ my $update = q{UPDATE t SET r = openrouter_chat(openrouter_messages(prompt),
 	'standin/latency=30000;key=%s')->'choices'->0->'message'->>'content'};
 
 # cancel: 16 requests in flight, all stopped at once
-my ($h, $out, $err) = start_query(sprintf($update, 'sqlconc-cancel'));
+my ($h, $out, $err) = start_query($node, sprintf($update, 'sqlconc-cancel'));
 is(wait_in_flight(16), 16, 'a plain UPDATE has max_concurrency requests in flight');
 my $pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE query LIKE 'UPDATE t SET r%' AND pid <> pg_backend_pid()});
@@ -83,7 +73,7 @@ cmp_ok($idle, '<', 0.5, sprintf('and every request is dropped (%.0f ms after)', 
 
 # EvalPlanQual: a row another transaction changed while the UPDATE waited
 # for its lock is evaluated again, with its new prompt
-my ($locker) = start_query(q{BEGIN; UPDATE t SET prompt = 'prompt 5+' WHERE id = 5;
+my ($locker) = start_query($node, q{BEGIN; UPDATE t SET prompt = 'prompt 5+' WHERE id = 5;
 	SELECT pg_sleep(1.5); COMMIT;});
 sleep 0.5;
 $node->safe_psql('postgres', q{UPDATE t SET r = openrouter_chat(openrouter_messages(prompt),

@@ -132,6 +132,26 @@ CREATE TEMP TABLE some_rows AS
   SELECT CASE WHEN id % 2 = 0 THEN openrouter_chat(openrouter_messages(prompt || 'E'), 'standin/latency=10') END AS r FROM prompts;
 SELECT * FROM sent_since_reset();
 
+-- nested calls: the inner ones are fetched ahead, the outer ones (whose
+-- request needs the inner answer) go one at a time
+EXPLAIN (COSTS OFF)
+SELECT openrouter_chat(openrouter_messages(openrouter_chat(openrouter_messages(prompt), 'm')->'choices'->0->'message'->>'content'), 'm') FROM prompts;
+SELECT reset_counts();
+CREATE TEMP TABLE nested AS
+  SELECT openrouter_chat(openrouter_messages(openrouter_chat(openrouter_messages(prompt || 'N'), 'standin/latency=10')
+                                             ->'choices'->0->'message'->>'content'), 'standin/latency=10')
+           ->'choices'->0->'message'->>'content' AS r
+  FROM prompts;
+SELECT * FROM sent_since_reset();
+SELECT count(*) FILTER (WHERE r LIKE 'Stand-in answer to: Stand-in answer to: prompt %N') AS answered FROM nested;
+
+-- README examples
+UPDATE prompts SET answer = openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content';
+EXPLAIN (COSTS OFF)
+UPDATE prompts SET answer = openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content';
+EXPLAIN (COSTS OFF)
+SELECT id FROM prompts WHERE openrouter_chat(openrouter_messages('Is this about cats? ' || prompt), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content' LIKE 'Yes%';
+
 -- the setting turns it off
 SET openrouter.concurrent_calls = off;
 EXPLAIN (COSTS OFF)
