@@ -132,6 +132,15 @@ CREATE TEMP TABLE some_rows AS
   SELECT CASE WHEN id % 2 = 0 THEN openrouter_chat(openrouter_messages(prompt || 'E'), 'standin/latency=10') END AS r FROM prompts;
 SELECT * FROM sent_since_reset();
 
+-- above joins and GROUP BY, and in CTEs
+EXPLAIN (COSTS OFF)
+SELECT p.id, openrouter_chat(openrouter_messages(p.prompt || a.answer), 'm') FROM prompts AS p JOIN answers AS a USING (id);
+EXPLAIN (COSTS OFF)
+SELECT length(prompt), openrouter_chat(openrouter_messages(string_agg(prompt, ',')), 'm') FROM prompts GROUP BY 1;
+EXPLAIN (COSTS OFF)
+WITH c AS MATERIALIZED (SELECT id, openrouter_chat(openrouter_messages(prompt), 'm') AS r FROM prompts)
+SELECT * FROM c;
+
 -- nested calls: the inner ones are fetched ahead, the outer ones (whose
 -- request needs the inner answer) go one at a time
 EXPLAIN (COSTS OFF)
