@@ -779,7 +779,8 @@ fetch_answers(ConcurrentState *state)
 	PG_END_TRY();
 
 	old = MemoryContextSwitchTo(state->window_context);
-	state->requests_sent += or_prefetch_send(&state->pinned, &state->npinned);
+	/* failures are raised when their row is evaluated: in row order */
+	state->requests_sent += or_prefetch_send(false, &state->pinned, &state->npinned);
 	MemoryContextSwitchTo(old);
 	state->windows_fetched++;
 }

@@ -184,10 +184,12 @@ or_prefetch_stop(void)
  * openrouter.max_concurrency at once, and keep the answers pinned in the
  * request cache.  Returns how many requests were sent; *pinned (palloc'd in
  * the caller's context) gets the key of every request collected, answered
- * now or earlier, for or_cache_unpin() once the answers were read.
+ * now or earlier, for or_cache_unpin() once the answers were read.  Unless
+ * raise_failures, a failure is kept like an answer and raised (per the
+ * call's on_error) when the call is evaluated again, in row order.
  */
 int
-or_prefetch_send(OrRequestKey **pinned, int *npinned)
+or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned)
 {
 	OrExchange **batch;
 	int			count = 0;
@@ -211,6 +213,8 @@ or_prefetch_send(OrRequestKey **pinned, int *npinned)
 	foreach(lc, collected)
 	{
 		entry = lfirst(lc);
+		if (!raise_failures)
+			entry->exchange->abort_on_failure = false;
 		if (memcmp(&entry->client, &client, sizeof(client)) == 0)
 			batch[count++] = entry->exchange;
 	}
@@ -275,5 +279,5 @@ openrouter_prefetch(PG_FUNCTION_ARGS)
 	/* the previous prefetch's answers may now be evicted like any others */
 	or_cache_unpin_all();
 	collect(query);
-	PG_RETURN_INT64(or_prefetch_send(NULL, NULL));
+	PG_RETURN_INT64(or_prefetch_send(true, NULL, NULL));
 }

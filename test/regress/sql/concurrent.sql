@@ -132,6 +132,13 @@ CREATE TEMP TABLE some_rows AS
   SELECT CASE WHEN id % 2 = 0 THEN openrouter_chat(openrouter_messages(prompt || 'E'), 'standin/latency=10') END AS r FROM prompts;
 SELECT * FROM sent_since_reset();
 
+-- a failure is raised in row order: row 3's, although row 6's came back first
+SELECT reset_counts();
+SELECT id, openrouter_chat(openrouter_messages(prompt || 'F'),
+         'standin/' || CASE id WHEN 3 THEN 'status=404;latency=300' WHEN 6 THEN 'status=404' ELSE 'latency=10' END)->'id' IS NOT NULL AS answered
+FROM prompts;
+SELECT requests AS "one window" FROM sent_since_reset();
+
 -- above joins and GROUP BY, and in CTEs
 EXPLAIN (COSTS OFF)
 SELECT p.id, openrouter_chat(openrouter_messages(p.prompt || a.answer), 'm') FROM prompts AS p JOIN answers AS a USING (id);
