@@ -45,6 +45,8 @@
  *    node with a volatile function in it or below it (its side effects and
  *    the calls would interleave differently), the inner side of a merge join
  *    (mark and restore), or under Gather.
+ * A failure is kept like an answer and raised by its row's own evaluation,
+ * so a statement fails with the first failing row's error, as row at a time.
  * A LIMIT with a constant count bounds the windows below it: the node never
  * reads ahead more rows than the LIMIT can still return, so LIMIT 10 pays for
  * the rows row-at-a-time evaluation would.  A cursor pays for at most one

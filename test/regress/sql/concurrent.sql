@@ -148,6 +148,13 @@ EXPLAIN (COSTS OFF)
 WITH c AS MATERIALIZED (SELECT id, openrouter_chat(openrouter_messages(prompt), 'm') AS r FROM prompts)
 SELECT * FROM c;
 
+-- calls inside aggregate arguments are evaluated by the aggregate, row at a
+-- time; computed in a subquery with OFFSET 0 they are concurrent
+EXPLAIN (COSTS OFF)
+SELECT string_agg(openrouter_chat(openrouter_messages(prompt), 'm')->>'id', ',') FROM prompts;
+EXPLAIN (COSTS OFF)
+SELECT string_agg(r->>'id', ',') FROM (SELECT openrouter_chat(openrouter_messages(prompt), 'm') AS r FROM prompts OFFSET 0) AS s;
+
 -- nested calls: the inner ones are fetched ahead, the outer ones (whose
 -- request needs the inner answer) go one at a time
 EXPLAIN (COSTS OFF)
