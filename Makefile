@@ -19,6 +19,7 @@ OBJS = \
 	src/chat.o \
 	src/batch.o \
 	src/prefetch.o \
+	src/concurrent.o \
 	src/computed.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
@@ -49,7 +50,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up, or see README.md ("make
 # installcheck against your own server"); setup.sql says so when it is not.
-REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations
+REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations concurrent
 REGRESS_OPTS = --inputdir=$(srcdir)/test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check

@@ -15,11 +15,13 @@
 
 #include "fmgr.h"
 
+#include "concurrent.h"
 #include "prefetch.h"
 #include "request.h"
 #include "request_cache.h"
 
 PG_FUNCTION_INFO_V1(openrouter_chat);
+OR_CONCURRENT_FUNCTION(openrouter_chat);
 
 /*
  * openrouter_chat(messages, model, model_kwargs, tools, tool_choice,

@@ -57,6 +57,7 @@ int			or_max_response_kb = 64 * 1024;
 int			or_request_cache_kb = 4 * 1024;
 int			or_max_concurrency = 32;
 int			or_requests_per_minute = 0;
+bool		or_concurrent_calls = true;
 int			or_on_error_setting = -1;
 bool		or_computing = false;
 
@@ -354,11 +355,19 @@ or_define_gucs(void)
 
 	DefineCustomIntVariable("openrouter.max_concurrency",
 							"Most requests one statement keeps in flight at once.",
-							"Applies to openrouter_chat_batch(), computed columns and openrouter_prefetch(); a 429 answer halves it for the rest of the batch, and successes grow it back. At most 256: over HTTP/1.1 each request in flight holds a socket, counted in the backend's file budget.",
+							"Applies to openrouter_chat_batch(), computed columns, openrouter_prefetch() and plain SQL (openrouter.concurrent_calls: the rows read ahead too); a 429 answer halves it for the rest of the batch, and successes grow it back. At most 256: over HTTP/1.1 each request in flight holds a socket, counted in the backend's file budget.",
 							&or_max_concurrency,
 							32, 1, 256,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("openrouter.concurrent_calls",
+							 "Makes plain SQL statements keep many calls' requests in flight.",
+							 "The planner adds a plan node that reads a window of openrouter.max_concurrency rows ahead and sends their requests together (see EXPLAIN); off: one request at a time.",
+							 &or_concurrent_calls,
+							 true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 
 	DefineCustomIntVariable("openrouter.requests_per_minute",
 							"Most requests this session starts per minute (0: no limit).",

@@ -3,8 +3,9 @@
  *		Module entry: the library's magic block and its load-time setup.
  *
  * The library works when loaded by the first call of one of its functions:
- * it defines its settings then, installs the planner hook of
- * openrouter_prefetch() (prefetch.c), and starts its transfer engine on the
+ * it defines its settings then, installs the planner hooks of
+ * openrouter_prefetch() (prefetch.c) and of concurrent plain SQL
+ * (concurrent.c), and starts its transfer engine on the
  * first request.  Loaded at server start (shared_preload_libraries), it also
  * claims its shared memory (shared_state.c) and registers its background
  * workers (worker.c), which what lives outside a caller's transaction needs:
@@ -16,6 +17,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 
+#include "concurrent.h"
 #include "openrouter.h"
 #include "database_commands.h"
 #include "prefetch.h"
@@ -37,4 +39,5 @@ _PG_init(void)
 		or_database_commands_install_hook();
 	}
 	or_prefetch_init();
+	or_concurrent_init();
 }

@@ -141,12 +141,22 @@ or_prefetch_collect(const OrHttpRequest *request, const OrClientIdentity *client
 	MemoryContextSwitchTo(old);
 }
 
-/* run the query in collect mode */
-static void
-collect(const char *query)
+/*
+ * Collect mode, for openrouter_prefetch() below and for the plan node that
+ * makes plain SQL concurrent (concurrent.c): between or_prefetch_start() and
+ * or_prefetch_stop() every call that would make a request reports it.
+ */
+void
+or_prefetch_start(MemoryContext parent)
 {
 	HASHCTL		ctl;
 
+	if (collecting)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("openrouter_prefetch cannot be nested")));
+	collect_context = AllocSetContextCreate(parent, "openrouter prefetch",
+											ALLOCSET_DEFAULT_SIZES);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(OrRequestKey);
 	ctl.entrysize = sizeof(Collected);
@@ -155,8 +165,80 @@ collect(const char *query)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	collected = NIL;
 	plans_marked = false;
-
 	collecting = true;
+}
+
+/* leave collect mode (also on error); plans that folded a call are replanned */
+void
+or_prefetch_stop(void)
+{
+	collecting = false;
+	if (plans_marked)
+		CallSyscacheCallbacks(PROCOID, marked_plan_hash());
+	plans_marked = false;
+}
+
+/*
+ * Send what was collected (the current role's requests: those collected for
+ * another role, under SECURITY DEFINER, are left alone), up to
+ * openrouter.max_concurrency at once, and keep the answers pinned in the
+ * request cache.  Returns how many requests were sent; *pinned (palloc'd in
+ * the caller's context) gets the key of every request collected, answered
+ * now or earlier, for or_cache_unpin() once the answers were read.  Unless
+ * raise_failures, a failure is kept like an answer and raised (per the
+ * call's on_error) when the call is evaluated again, in row order.
+ */
+int
+or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned)
+{
+	OrExchange **batch;
+	int			count = 0;
+	OrClientIdentity client;
+	ListCell   *lc;
+	HASH_SEQ_STATUS seq;
+	Collected  *entry;
+
+	if (pinned != NULL)
+	{
+		*pinned = palloc(Max(hash_get_num_entries(collected_by_key), 1) * sizeof(OrRequestKey));
+		*npinned = 0;
+		hash_seq_init(&seq, collected_by_key);
+		while ((entry = hash_seq_search(&seq)) != NULL)
+			(*pinned)[(*npinned)++] = entry->key;
+	}
+
+	if (collected != NIL)
+		or_client_identity(&client);
+	batch = palloc(Max(list_length(collected), 1) * sizeof(OrExchange *));
+	foreach(lc, collected)
+	{
+		entry = lfirst(lc);
+		if (!raise_failures)
+			entry->exchange->abort_on_failure = false;
+		if (memcmp(&entry->client, &client, sizeof(client)) == 0)
+			batch[count++] = entry->exchange;
+	}
+
+	or_send(batch, count, or_max_concurrency);
+
+	foreach(lc, collected)
+	{
+		entry = lfirst(lc);
+		or_cache_store(&entry->key, entry->exchange, true);
+	}
+	pfree(batch);
+	MemoryContextDelete(collect_context);
+	collect_context = NULL;
+	collected_by_key = NULL;
+	collected = NIL;
+	return count;
+}
+
+/* run the query in collect mode */
+static void
+collect(const char *query)
+{
+	or_prefetch_start(CurrentMemoryContext);
 	PG_TRY();
 	{
 		int			rc;
@@ -173,10 +255,7 @@ collect(const char *query)
 	}
 	PG_FINALLY();
 	{
-		collecting = false;
-		/* plans that folded a collect-mode call are planned again */
-		if (plans_marked)
-			CallSyscacheCallbacks(PROCOID, marked_plan_hash());
+		or_prefetch_stop();
 	}
 	PG_END_TRY();
 }
@@ -191,10 +270,6 @@ Datum
 openrouter_prefetch(PG_FUNCTION_ARGS)
 {
 	char	   *query = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	OrExchange **batch;
-	int			count = 0;
-	OrClientIdentity client;
-	ListCell   *lc;
 
 	if (collecting)
 		ereport(ERROR,
@@ -203,34 +278,6 @@ openrouter_prefetch(PG_FUNCTION_ARGS)
 
 	/* the previous prefetch's answers may now be evicted like any others */
 	or_cache_unpin_all();
-	collect_context = AllocSetContextCreate(CurrentMemoryContext,
-											"openrouter prefetch",
-											ALLOCSET_DEFAULT_SIZES);
 	collect(query);
-
-	/* requests collected for another role (SECURITY DEFINER) are left alone */
-	if (collected != NIL)
-		or_client_identity(&client);
-	batch = palloc(Max(list_length(collected), 1) * sizeof(OrExchange *));
-	foreach(lc, collected)
-	{
-		Collected  *entry = lfirst(lc);
-
-		if (memcmp(&entry->client, &client, sizeof(client)) == 0)
-			batch[count++] = entry->exchange;
-	}
-
-	or_send(batch, count, or_max_concurrency);
-
-	foreach(lc, collected)
-	{
-		Collected  *entry = lfirst(lc);
-
-		or_cache_store(&entry->key, entry->exchange, true);
-	}
-	MemoryContextDelete(collect_context);
-	collect_context = NULL;
-	collected_by_key = NULL;
-	collected = NIL;
-	PG_RETURN_INT64(count);
+	PG_RETURN_INT64(or_prefetch_send(true, NULL, NULL));
 }

@@ -22,6 +22,21 @@ extern void or_prefetch_collect(const OrHttpRequest *request,
 								const OrClientIdentity *client,
 								const OrRequestKey *key, bool abort_on_failure);
 
+/*
+ * Collect mode for a caller of its own (concurrent.c): start collecting (in a
+ * memory context made under parent), evaluate the calls, stop (also on
+ * error: PG_FINALLY), then send what was collected.  or_prefetch_send()
+ * returns how many requests it sent and, when pinned is not NULL, the keys of
+ * every request collected, whose answers it pinned in the request cache:
+ * unpin each with or_cache_unpin() once its answer was read.  With
+ * raise_failures, the first failure of a call with on_error 'abort' is raised
+ * at once (openrouter_prefetch); without, it is kept for the call's own
+ * evaluation, which raises it in row order.
+ */
+extern void or_prefetch_start(MemoryContext parent);
+extern void or_prefetch_stop(void);
+extern int	or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned);
+
 /* the planner hook that marks plans made while collecting (_PG_init) */
 extern void or_prefetch_init(void);
 

@@ -16,7 +16,8 @@
  * openrouter.request_cache_size: past it the oldest entries are evicted
  * first.  Entries pinned by openrouter_prefetch() (the answers it was asked
  * to fetch for the next evaluation) are not evicted before the next prefetch
- * or the end of the transaction.
+ * or the end of the transaction; those pinned by a window of the concurrent
+ * plan node (concurrent.c) not before it has read them (pins are counted).
  */
 #include "openrouter.h"
 
@@ -34,7 +35,7 @@ typedef struct CacheEntry
 	OrRequestKey key;			/* hash key: must be first */
 	dlist_node	age;			/* in "entries", oldest first */
 	Size		bytes;			/* what it holds, for the budget */
-	bool		pinned;
+	int			pins;			/* pinned until unpinned as often */
 	Jsonb	   *result;			/* the answer, or NULL */
 	OrFailure  *failure;		/* or the failure */
 } CacheEntry;
@@ -259,7 +260,7 @@ fit_budget(void)
 
 		if (cached_bytes <= budget)
 			break;
-		if (!entry->pinned)
+		if (entry->pins == 0)
 			evict(entry);
 	}
 }
@@ -295,11 +296,11 @@ or_cache_store(const OrRequestKey *key, const OrExchange *exchange, bool pin)
 	entry = hash_search(entries_by_key, key, HASH_ENTER, &found);
 	if (found)
 	{
-		entry->pinned |= pin;
+		entry->pins += pin ? 1 : 0;
 		return;
 	}
 	old = MemoryContextSwitchTo(cache_context);
-	entry->pinned = pin;
+	entry->pins = pin ? 1 : 0;
 	entry->result = copy_jsonb(exchange->result);
 	entry->failure = exchange->result ? NULL : or_failure_copy(exchange->failure);
 	MemoryContextSwitchTo(old);
@@ -320,8 +321,21 @@ or_cache_pin(const OrRequestKey *key)
 		return false;
 	entry = hash_search(entries_by_key, key, HASH_FIND, NULL);
 	if (entry != NULL)
-		entry->pinned = true;
+		entry->pins++;
 	return entry != NULL;
+}
+
+/* undo one pin of this request's entry (the caller read the answer) */
+void
+or_cache_unpin(const OrRequestKey *key)
+{
+	CacheEntry *entry;
+
+	if (entries_by_key == NULL)
+		return;
+	entry = hash_search(entries_by_key, key, HASH_FIND, NULL);
+	if (entry != NULL && entry->pins > 0 && --entry->pins == 0)
+		fit_budget();
 }
 
 void
@@ -330,6 +344,6 @@ or_cache_unpin_all(void)
 	dlist_iter	iter;
 
 	dlist_foreach(iter, &entries)
-		dlist_container(CacheEntry, age, iter.cur)->pinned = false;
+		dlist_container(CacheEntry, age, iter.cur)->pins = 0;
 	fit_budget();
 }

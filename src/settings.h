@@ -28,6 +28,7 @@ extern int	or_max_response_kb;
 extern int	or_request_cache_kb;
 extern int	or_max_concurrency;
 extern int	or_requests_per_minute;
+extern bool or_concurrent_calls;
 extern int	or_on_error_setting;		/* -1: none, else an OrOnError */
 
 extern void or_define_gucs(void);

@@ -16,7 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(sleep);
 
-our @EXPORT = qw(new_openrouter_node standin_stats start_h2_proxy);
+our @EXPORT = qw(new_openrouter_node standin_stats start_query start_h2_proxy);
 
 sub new_openrouter_node
 {
@@ -46,6 +46,17 @@ sub standin_stats
 		q{SELECT openrouter_chat('[{"role":"user","content":"stats"}]', 'standin/stats')->'choices'->0->'message'->>'content'});
 	my %stats = $json =~ /"(\w+)":\s*(\d+)/g;
 	return \%stats;
+}
+
+# Run $sql through psql in the background; returns (harness, \stdout, \stderr).
+sub start_query
+{
+	my ($node, $sql) = @_;
+	my ($out, $err) = ('', '');
+	my $h = IPC::Run::start(
+		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	return ($h, \$out, \$err);
 }
 
 # nghttpx in front of the stand-in: TLS with HTTP/2 (ALPN h2).  Skips the

@@ -13,17 +13,6 @@ use OpenRouterTest;
 my $node = new_openrouter_node('interrupts');
 my $hi = q{'[{"role":"user","content":"hi"}]'};
 
-# Start a query in the background; returns (harness, \stdout, \stderr).
-sub start_query
-{
-	my ($sql) = @_;
-	my ($out, $err) = ('', '');
-	my $h = IPC::Run::start(
-		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c', $sql ],
-		'>', \$out, '2>', \$err);
-	return ($h, \$out, \$err);
-}
-
 # pid of the backend waiting in the extension on the given model
 sub waiting_backend
 {
@@ -44,7 +33,7 @@ sub waiting_backend
 sub interrupt_after_wait
 {
 	my ($sql, $model, $how) = @_;
-	my ($h, $out, $err) = start_query($sql);
+	my ($h, $out, $err) = start_query($node, $sql);
 	my $pid = waiting_backend($model);
 	ok($pid, "backend is waiting in the extension ($model)");
 	my $t0 = time;
