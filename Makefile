@@ -20,6 +20,7 @@ OBJS = \
 	src/batch.o \
 	src/prefetch.o \
 	src/computed.o \
+	src/json_types.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
 	src/tool_response.o \

@@ -5,10 +5,8 @@
  *		the call.
  *
  * The model's arguments are data: each JSON value is turned into a Const of
- * the parameter's type through that type's input function (a string's text,
- * a number's or boolean's text, an object's or array's JSON text; json and
- * jsonb parameters get the JSON value itself; arrays given as JSON arrays are
- * built element by element; a JSON null is SQL NULL).  Missing arguments
+ * the parameter's type by json_types.c (the mapping openrouter_tools()
+ * described them with; a JSON null is SQL NULL).  Missing arguments
  * take the function's default expressions from pg_proc.  What is wrong is
  * raised: a call naming no tool or an undeclared one (ORT01), arguments that
  * are not a JSON object (ORT02), an argument the tool does not have, a
@@ -25,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "json_types.h"
 #include "jsonb_util.h"
 #include "tools.h"
 
@@ -71,99 +70,6 @@ clipped_json(JsonbValue *v)
 	return given;
 }
 
-/* text for the type's input function */
-static char *
-input_text(JsonbValue *v, OrToolTypeKind kind)
-{
-	char	   *text;
-	char	   *dot;
-
-	if (kind == OR_TOOL_TYPE_JSON)
-		return jb_value_to_json(v);
-	text = jb_value_to_text(v);
-
-	/* 2.0 is a fine integer in JSON */
-	if (kind == OR_TOOL_TYPE_INTEGER && v->type == jbvNumeric &&
-		(dot = strchr(text, '.')) != NULL &&
-		strspn(dot + 1, "0") == strlen(dot + 1))
-		*dot = '\0';
-	return text;
-}
-
-static Datum convert_value(JsonbValue *v, Oid typid, bool *isnull);
-
-/*
- * Is this error what the model's JSON made a parser or an input function
- * say: a data exception, a domain's constraint, or a limit (nesting too deep
- * for the stack, a value too large)?  Anything else (a cancel, out of
- * memory) is not the model's.
- */
-static bool
-is_fault_of_the_value(int sqlerrcode)
-{
-	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION ||
-		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-}
-
-/* a JSON array into an array of the (possibly domain) type typid */
-static Datum
-convert_array(JsonbValue *v, Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	Oid			element = get_element_type(base);
-	List	   *elements = jb_array_elements(v->val.binary.data);
-	int			count = list_length(elements);
-	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(count, 1));
-	int			dims[1] = {count};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	ArrayType  *array;
-	ListCell   *lc;
-
-	foreach(lc, elements)
-		values[foreach_current_index(lc)] =
-			convert_value(lfirst(lc), element, &nulls[foreach_current_index(lc)]);
-
-	get_typlenbyvalalign(element, &typlen, &typbyval, &typalign);
-	if (count == 0)
-		array = construct_empty_array(element);
-	else
-		array = construct_md_array(values, nulls, 1, dims, lbs, element,
-								   typlen, typbyval, typalign);
-	if (base != typid)
-		domain_check(PointerGetDatum(array), false, typid, NULL, CurrentMemoryContext);
-	return PointerGetDatum(array);
-}
-
-static Datum
-convert_value(JsonbValue *v, Oid typid, bool *isnull)
-{
-	OrToolTypeKind kind = or_tool_type_kind(typid);
-	Oid			typinput;
-	Oid			typioparam;
-
-	*isnull = false;
-	if (v->type == jbvNull && kind != OR_TOOL_TYPE_JSON)
-	{
-		*isnull = true;
-		/* a domain may reject NULL */
-		if (getBaseType(typid) != typid)
-			domain_check((Datum) 0, true, typid, NULL, CurrentMemoryContext);
-		return (Datum) 0;
-	}
-	if (kind == OR_TOOL_TYPE_ARRAY && jb_is_array(v))
-		return convert_array(v, typid);
-
-	getTypeInputInfo(typid, &typinput, &typioparam);
-	return OidInputFunctionCall(typinput, input_text(v, kind), typioparam, -1);
-}
-
 /*
  * The Const of one argument.  A value the type does not accept (a data
  * exception or a domain's constraint) is reported as ORT03; any other error
@@ -183,7 +89,7 @@ argument_const(OrToolCall *call, int i, JsonbValue *v)
 	{
 		bool		null;
 
-		value = convert_value(v, typid, &null);
+		value = or_json_to_datum(v, typid, &null);
 		isnull = null;
 	}
 	PG_CATCH();
@@ -193,7 +99,7 @@ argument_const(OrToolCall *call, int i, JsonbValue *v)
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		if (!is_fault_of_the_value(edata->sqlerrcode))
+		if (!or_is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 
@@ -244,7 +150,7 @@ arguments_object(OrToolCall *call)
 
 		MemoryContextSwitchTo(context);
 		edata = CopyErrorData();
-		if (!is_fault_of_the_value(edata->sqlerrcode))
+		if (!or_is_fault_of_the_value(edata->sqlerrcode))
 			PG_RE_THROW();
 		FlushErrorState();
 		ereport(ERROR,
