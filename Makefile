@@ -20,6 +20,13 @@ OBJS = \
 	src/batch.o \
 	src/prefetch.o \
 	src/computed.o \
+	src/ai_call.o \
+	src/ai_text.o \
+	src/ai_parts.o \
+	src/ai_generate.o \
+	src/ai_agg.o \
+	src/ai_embed.o \
+	src/ai_rerank.o \
 	src/json_types.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
