@@ -494,7 +494,7 @@ $$The text of a chat completion's answer: choices[0].message.content (the "text"
 
 CREATE FUNCTION openrouter_generate(
     prompt text,
-    returning anyelement,
+    returns anyelement,
     model text DEFAULT NULL,
     system text DEFAULT NULL,
     parts jsonb[] DEFAULT NULL,
@@ -504,7 +504,7 @@ RETURNS anyelement
 AS 'MODULE_PATHNAME', 'openrouter_generate'
 LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION openrouter_generate(text, anyelement, text, text, jsonb[], jsonb, text) IS
-$$Asks the model and returns the answer as a value of the type of returning (pass a NULL of it: NULL::integer, NULL::my_composite, NULL::my_enum[]). text asks for plain text; any other supported type (composite types, enums, boolean, integer types, numeric, real and double precision, date and time types, json, arrays of these, domains over them) asks for strict structured output: response_format is a JSON Schema made from the type, the same mapping openrouter_tools uses for tool parameters (a composite type is the schema's object; other types are wrapped as {"value": ...}). The answer is converted into the type: composite fields by name, enum labels, a domain's constraints apply. An answer that does not fit (not JSON, a value the type refuses) raises ORA01, or gives NULL with on_error => 'ignore'. model: NULL uses openrouter.default_model (ORA02 when neither is set). system: a system message. parts: content parts sent with the prompt (openrouter_content_part). model_kwargs: further request fields (not response_format). on_error: as for openrouter_chat. A NULL prompt gives NULL and sends nothing. IMMUTABLE like openrouter_chat, so it can define a generated column; works in computed columns, openrouter_prefetch and the transaction's request cache; usage goes to the ledger.$$;
+$$Asks the model and returns the answer as a value of the type of returns (pass a NULL of it: NULL::integer, NULL::my_composite, NULL::my_enum[]). text asks for plain text; any other supported type (composite types, enums, boolean, integer types, numeric, real and double precision, date and time types, json, arrays of these, domains over them) asks for strict structured output: response_format is a JSON Schema made from the type, the same mapping openrouter_tools uses for tool parameters (a composite type is the schema's object; other types are wrapped as {"value": ...}). The answer is converted into the type: composite fields by name, enum labels, a domain's constraints apply. An answer that does not fit (not JSON, a value the type refuses) raises ORA01, or gives NULL with on_error => 'ignore'. model: NULL uses openrouter.default_model (ORA02 when neither is set). system: a system message. parts: content parts sent with the prompt (openrouter_content_part). model_kwargs: further request fields (not response_format). on_error: as for openrouter_chat. A NULL prompt gives NULL and sends nothing. IMMUTABLE like openrouter_chat, so it can define a generated column; works in computed columns, openrouter_prefetch and the transaction's request cache; usage goes to the ledger.$$;
 
 CREATE FUNCTION openrouter_if(
     prompt text,

@@ -17,7 +17,7 @@
  * An answer that does not fit (not JSON, a value the type refuses, a label
  * that is not one) is a failure of its own, ORA01, carrying the response:
  * raised with on_error 'abort', NULL with 'ignore'.  Bad input (a pseudo-type
- * or a composite without fields as returning, an empty or duplicate label,
+ * or a composite without fields as returns, an empty or duplicate label,
  * response_format in model_kwargs, no model) is an ERROR before anything is
  * sent.  Requests go through or_call() (ai_call.c), like openrouter_chat's:
  * collected by openrouter_prefetch (computed columns), cached for the
@@ -75,7 +75,7 @@ typedef struct GenerateCall
 /* ---------- the type asked for ---------- */
 
 /*
- * The type of "returning" as written: a domain passed to anyelement arrives
+ * The type of "returns" as written: a domain passed to anyelement arrives
  * as its base type, so the argument expression is looked through.
  */
 static Oid
@@ -106,12 +106,12 @@ spec_for_type(Oid typid, AnswerSpec *spec)
 	if (!OidIsValid(typid))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDETERMINATE_DATATYPE),
-				 errmsg("could not determine the type of returning")));
+				 errmsg("could not determine the type of returns")));
 	if (get_typtype(base) == TYPTYPE_PSEUDO)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("returning cannot be of pseudo-type %s", format_type_be(typid)),
-				 errdetail("returning names the type of the answer by a value of it; nothing was sent."),
+				 errmsg("returns cannot be of pseudo-type %s", format_type_be(typid)),
+				 errdetail("returns names the type of the answer by a value of it; nothing was sent."),
 				 errhint("Pass a NULL of the type you want, such as NULL::integer or NULL::my_composite_type.")));
 	if (get_typtype(base) == TYPTYPE_COMPOSITE &&
 		or_json_type_kind(base) == OR_JSON_TYPE_UNSUPPORTED)
@@ -419,7 +419,7 @@ generate(FunctionCallInfo fcinfo, const GenerateCall *call, const AnswerSpec *sp
 }
 
 /*
- * openrouter_generate(prompt text, returning anyelement, model text,
+ * openrouter_generate(prompt text, returns anyelement, model text,
  *					   system text, parts jsonb[], model_kwargs jsonb,
  *					   on_error text) RETURNS anyelement
  */
