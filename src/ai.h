@@ -45,6 +45,13 @@ extern text *or_model_or_default(text *model, const char *setting,
 /* a request body (JSON text in the database encoding) as the wire wants it */
 extern void or_set_request_body(OrHttpRequest *request, Jsonb *body);
 
+/*
+ * An answer of another endpoint that is not shaped as it should be: ORB01
+ * ("the <endpoint> answer <why>"), carrying the response.
+ */
+extern OrFailure *or_malformed_answer(Jsonb *response, const char *endpoint,
+									  const char *why);
+
 /* ---------- ai_text.c ---------- */
 
 /* the text of a chat completion's first choice, or NULL when it has none */

@@ -102,3 +102,14 @@ or_set_request_body(OrHttpRequest *request, Jsonb *body)
 	request->body = pg_server_to_any(text, strlen(text), PG_UTF8);
 	request->body_len = strlen(request->body);
 }
+
+OrFailure *
+or_malformed_answer(Jsonb *response, const char *endpoint, const char *why)
+{
+	OrFailure  *failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
+										 "the %s answer %s", endpoint, why);
+
+	failure->response = response;
+	failure->attempts = 1;
+	return failure;
+}

@@ -89,16 +89,6 @@ embeddings_request(OrExchange *exchange, text *model, text *single,
 	exchange->request.model = model_name;
 }
 
-static OrFailure *
-malformed(Jsonb *response, const char *why)
-{
-	OrFailure  *failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
-										 "the embeddings answer %s", why);
-
-	failure->response = response;
-	failure->attempts = 1;
-	return failure;
-}
 
 /*
  * The embeddings of the answer, by input (1-based index); a failure when
@@ -111,7 +101,7 @@ read_embeddings(Jsonb *response, int count, Datum *embeddings)
 	ListCell   *lc;
 
 	if (data == NULL || !JsonContainerIsArray(data))
-		return malformed(response, "has no \"data\" array");
+		return or_malformed_answer(response, "embeddings", "has no \"data\" array");
 	foreach(lc, jb_array_elements(data))
 	{
 		JsonbValue *item = lfirst(lc);
@@ -125,13 +115,13 @@ read_embeddings(Jsonb *response, int count, Datum *embeddings)
 		if (!jb_is_object(item) ||
 			(vector = jb_object_get(item->val.binary.data, "embedding")) == NULL ||
 			!jb_is_array(vector))
-			return malformed(response, "has an entry without an \"embedding\" array");
+			return or_malformed_answer(response, "embeddings", "has an entry without an \"embedding\" array");
 		index = jb_object_get(item->val.binary.data, "index");
 		i = index != NULL && index->type == jbvNumeric
 			? DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(index->val.numeric)))
 			: foreach_current_index(lc);
 		if (i < 0 || i >= count || embeddings[i] != (Datum) 0)
-			return malformed(response, "has an entry of an unknown or repeated index");
+			return or_malformed_answer(response, "embeddings", "has an entry of an unknown or repeated index");
 		numbers = jb_array_elements(vector->val.binary.data);
 		values = palloc(sizeof(Datum) * Max(list_length(numbers), 1));
 		foreach(ln, numbers)
@@ -139,7 +129,7 @@ read_embeddings(Jsonb *response, int count, Datum *embeddings)
 			JsonbValue *number = lfirst(ln);
 
 			if (number->type != jbvNumeric)
-				return malformed(response, "has an embedding that is not an array of numbers");
+				return or_malformed_answer(response, "embeddings", "has an embedding that is not an array of numbers");
 			values[foreach_current_index(ln)] =
 				DirectFunctionCall1(numeric_float4, NumericGetDatum(number->val.numeric));
 		}
@@ -148,7 +138,7 @@ read_embeddings(Jsonb *response, int count, Datum *embeddings)
 	}
 	for (int i = 0; i < count; i++)
 		if (embeddings[i] == (Datum) 0)
-			return malformed(response, psprintf("has no embedding for input %d", i + 1));
+			return or_malformed_answer(response, "embeddings", psprintf("has no embedding for input %d", i + 1));
 	return NULL;
 }
 

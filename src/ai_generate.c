@@ -282,37 +282,16 @@ unfenced(char *answer)
 	return start;
 }
 
-/*
- * Convert what the input functions say about the value into ORA01; other
- * errors (a cancel) go on.
- */
+/* the value as the type, or ORA01 with what the type's input says */
 static OrFailure *
 convert(const AnswerSpec *spec, Jsonb *response, const char *answer,
 		JsonbValue *value, Datum *result, bool *isnull)
 {
-	MemoryContext context = CurrentMemoryContext;
-	OrFailure  *volatile failure = NULL;
+	char	   *why;
 
-	PG_TRY();
-	{
-		bool		null;
-
-		*result = or_json_to_datum(value, spec->typid, &null);
-		*isnull = null;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!or_is_fault_of_the_value(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-		failure = misfit(spec, response, answer, "%s", edata->message);
-	}
-	PG_END_TRY();
-	return failure;
+	if (!or_json_read_value(value, spec->typid, result, isnull, &why))
+		return misfit(spec, response, answer, "%s", why);
+	return NULL;
 }
 
 static OrFailure *

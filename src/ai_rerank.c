@@ -25,16 +25,6 @@
 
 PG_FUNCTION_INFO_V1(openrouter_rerank);
 
-static OrFailure *
-malformed(Jsonb *response, const char *why)
-{
-	OrFailure  *failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
-										 "the rerank answer %s", why);
-
-	failure->response = response;
-	failure->attempts = 1;
-	return failure;
-}
 
 static void
 rerank_request(OrExchange *exchange, text *query, Datum *documents, bool *nulls,
@@ -90,7 +80,7 @@ read_results(Jsonb *response, int count, Tuplestorestate *store, TupleDesc desc)
 	ListCell   *lc;
 
 	if (results == NULL || !JsonContainerIsArray(results))
-		return malformed(response, "has no \"results\" array");
+		return or_malformed_answer(response, "rerank", "has no \"results\" array");
 	foreach(lc, jb_array_elements(results))
 	{
 		JsonbValue *item = lfirst(lc);
@@ -104,10 +94,10 @@ read_results(Jsonb *response, int count, Tuplestorestate *store, TupleDesc desc)
 			index->type != jbvNumeric ||
 			(score = jb_object_get(item->val.binary.data, "relevance_score")) == NULL ||
 			score->type != jbvNumeric)
-			return malformed(response, "has a result without a numeric \"index\" and \"relevance_score\"");
+			return or_malformed_answer(response, "rerank", "has a result without a numeric \"index\" and \"relevance_score\"");
 		i = DatumGetInt32(DirectFunctionCall1(numeric_int4, NumericGetDatum(index->val.numeric)));
 		if (i < 0 || i >= count)
-			return malformed(response, "has a result of an unknown index");
+			return or_malformed_answer(response, "rerank", "has a result of an unknown index");
 		values[0] = Int32GetDatum(i + 1);
 		values[1] = DirectFunctionCall1(numeric_float8, NumericGetDatum(score->val.numeric));
 		rows = lappend(rows, values);

@@ -407,3 +407,53 @@ or_json_to_datum(JsonbValue *v, Oid typid, bool *isnull)
 	getTypeInputInfo(typid, &typinput, &typioparam);
 	return OidInputFunctionCall(typinput, input_text(v, kind), typioparam, -1);
 }
+
+bool
+or_try_value(OrValueStep step, void *arg, char **why)
+{
+	MemoryContext context = CurrentMemoryContext;
+	volatile bool fits = true;
+
+	PG_TRY();
+	{
+		step(arg);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		if (!or_is_fault_of_the_value(edata->sqlerrcode))
+			PG_RE_THROW();
+		FlushErrorState();
+		*why = edata->message;
+		fits = false;
+	}
+	PG_END_TRY();
+	return fits;
+}
+
+typedef struct ReadValue
+{
+	JsonbValue *value;
+	Oid			typid;
+	Datum	   *result;
+	bool	   *isnull;
+} ReadValue;
+
+static void
+read_value(void *arg)
+{
+	ReadValue  *r = arg;
+
+	*r->result = or_json_to_datum(r->value, r->typid, r->isnull);
+}
+
+bool
+or_json_read_value(JsonbValue *v, Oid typid, Datum *result, bool *isnull, char **why)
+{
+	ReadValue	r = {v, typid, result, isnull};
+
+	return or_try_value(read_value, &r, why);
+}

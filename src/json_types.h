@@ -52,6 +52,22 @@ extern void or_push_type_schema(JsonbParseState **state, Oid typid);
  */
 extern Datum or_json_to_datum(JsonbValue *value, Oid typid, bool *isnull);
 
+/*
+ * or_json_to_datum() for a value from a model: false, with *why set to what
+ * the type's input function said, when the value does not fit (a data
+ * exception, a constraint, a limit); any other error is raised.
+ */
+extern bool or_json_read_value(JsonbValue *value, Oid typid, Datum *result,
+							   bool *isnull, char **why);
+
+/*
+ * Run step(arg); false, with *why set to the error's message, when it raised
+ * what a value makes a parser or input function say (a data exception, a
+ * constraint, a limit); any other error goes on.
+ */
+typedef void (*OrValueStep) (void *arg);
+extern bool or_try_value(OrValueStep step, void *arg, char **why);
+
 /* Is this error what a JSON value made a parser or input function say? */
 extern bool or_is_fault_of_the_value(int sqlerrcode);
 

@@ -78,43 +78,37 @@ clipped_json(JsonbValue *v)
 static Const *
 argument_const(OrToolCall *call, int i, JsonbValue *v)
 {
-	MemoryContext context = CurrentMemoryContext;
 	Oid			typid = call->tool->argtypes[i];
-	volatile Datum value = (Datum) 0;
-	volatile bool isnull = false;
+	Datum		value;
+	bool		isnull;
+	char	   *why;
 	int16		typlen;
 	bool		typbyval;
 
-	PG_TRY();
-	{
-		bool		null;
-
-		value = or_json_to_datum(v, typid, &null);
-		isnull = null;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		char	   *given;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!or_is_fault_of_the_value(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-
-		given = clipped_json(v);
+	if (!or_json_read_value(v, typid, &value, &isnull, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
 				 errmsg("argument \"%s\" of tool \"%s\" is not a valid %s",
 						call->tool->argnames[i], call->tool->name, format_type_be(typid)),
-				 errdetail("The model gave %s: %s.", given, edata->message)));
-	}
-	PG_END_TRY();
+				 errdetail("The model gave %s: %s.", clipped_json(v), why)));
 
 	get_typlenbyval(typid, &typlen, &typbyval);
 	return makeConst(typid, -1, get_typcollation(typid), typlen, value, isnull,
 					 typbyval);
+}
+
+typedef struct ParseJson
+{
+	char	   *text;
+	Jsonb	   *parsed;
+} ParseJson;
+
+static void
+parse_json(void *arg)
+{
+	ParseJson  *p = arg;
+
+	p->parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(p->text)));
 }
 
 /* the call's arguments as a JSON object (ORT02 when they are not one) */
@@ -122,9 +116,9 @@ static JsonbContainer *
 arguments_object(OrToolCall *call)
 {
 	JsonbValue *v = call->arguments;
-	MemoryContext context = CurrentMemoryContext;
-	Jsonb	   *volatile parsed = NULL;
-	char	   *text;
+	ParseJson	p = {0};
+	Jsonb	   *parsed;
+	char	   *why;
 
 	/* absent, null or empty: no arguments (some models send "" or nothing) */
 	if (v == NULL || v->type == jbvNull)
@@ -136,29 +130,16 @@ arguments_object(OrToolCall *call)
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not a JSON text", call->name),
 				 errdetail("They are a JSON %s.", jb_type_name(v))));
-	text = pnstrdup(v->val.string.val, v->val.string.len);
-	if (strspn(text, " \t\r\n") == strlen(text))
+	p.text = pnstrdup(v->val.string.val, v->val.string.len);
+	if (strspn(p.text, " \t\r\n") == strlen(p.text))
 		return NULL;
 
-	PG_TRY();
-	{
-		parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!or_is_fault_of_the_value(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
+	if (!or_try_value(parse_json, &p, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
-				 errdetail("The model gave %s: %s.", clipped_json(v), edata->message)));
-	}
-	PG_END_TRY();
+				 errdetail("The model gave %s: %s.", clipped_json(v), why)));
+	parsed = p.parsed;
 
 	if (JB_ROOT_IS_SCALAR(parsed) || !JB_ROOT_IS_OBJECT(parsed))
 		ereport(ERROR,
