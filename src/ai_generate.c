@@ -88,6 +88,8 @@ returning_type(FunctionCallInfo fcinfo, int argno)
 	{
 		Node	   *arg = list_nth(((FuncExpr *) expr)->args, argno);
 
+		if (arg != NULL && IsA(arg, NamedArgExpr))
+			arg = (Node *) ((NamedArgExpr *) arg)->arg;
 		while (arg != NULL && IsA(arg, RelabelType))
 			arg = (Node *) ((RelabelType *) arg)->arg;
 		if (arg != NULL)
@@ -143,7 +145,7 @@ spec_for_type(Oid typid, AnswerSpec *spec)
 static char *
 schema_name(Oid typid)
 {
-	char	   *name = pstrdup(format_type_be(getBaseType(typid) == typid ? typid : typid));
+	char	   *name = pstrdup(format_type_be(typid));
 	int			len = 0;
 
 	for (char *c = name; *c && len < 64; c++)
