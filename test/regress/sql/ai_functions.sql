@@ -83,29 +83,32 @@ SELECT openrouter_text(openrouter_chat(openrouter_messages('hi'), 'standin/statu
 -- does not (misfit: every value is the string "misfit"), one that is not JSON
 -- (misfit_json), and one that does not fit with on_error => 'ignore'
 --
-CREATE TYPE mood AS ENUM ('happy', 'sad', 'neutral');
+CREATE TYPE feeling AS ENUM ('happy', 'sad', 'neutral');
 CREATE DOMAIN few_words AS int CHECK (VALUE < 100);
 CREATE DOMAIN many_words AS int CHECK (VALUE > 100);
 CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 10);
-CREATE TYPE person AS (name text, age int, mood mood, born date, tags text[]);
+CREATE TYPE person AS (name text, age int, feeling feeling, born date, tags text[]);
 CREATE TABLE answer_types (t text PRIMARY KEY);
-INSERT INTO answer_types VALUES ('text'), ('varchar'), ('person'), ('mood'), ('boolean'),
+INSERT INTO answer_types VALUES ('text'), ('varchar'), ('person'), ('feeling'), ('boolean'),
   ('smallint'), ('integer'), ('bigint'), ('numeric'), ('real'), ('double precision'),
   ('date'), ('timestamp'), ('timestamptz'), ('time'), ('interval'), ('uuid'),
-  ('integer[]'), ('mood[]'), ('person[]'), ('few_words'), ('many_words'), ('short_text');
+  ('integer[]'), ('feeling[]'), ('person[]'), ('few_words'), ('many_words'), ('short_text');
 SELECT t AS type,
        outcome_of(format($$SELECT openrouter_generate('I am sad and my tea is cold', NULL::%s, 'openai/gpt-4o-mini')::text$$, t)) AS fits,
        outcome_of(format($$SELECT openrouter_generate('I am sad and my tea is cold', NULL::%s, 'standin/misfit')::text$$, t)) AS misfit,
        outcome_of(format($$SELECT openrouter_generate('I am sad and my tea is cold', NULL::%s, 'standin/misfit_json')::text$$, t)) AS not_json,
        outcome_of(format($$SELECT openrouter_generate('I am sad and my tea is cold', NULL::%s, 'standin/misfit', on_error => 'ignore')::text$$, t)) AS ignored
 FROM answer_types ORDER BY t;
+-- a domain's constraint applies with named arguments too
+SELECT outcome_of($$SELECT openrouter_generate(prompt => 'a b c', returns => NULL::many_words,
+                                               model => 'openai/gpt-4o-mini')::text$$) AS named_domain;
 -- the failure, whole
 SELECT openrouter_generate('I am sad', NULL::person, 'standin/misfit');
 SELECT openrouter_generate('I am sad', NULL::integer, 'standin/misfit_json');
 -- the type's value, not a text: fields, arithmetic, comparison
 SELECT (openrouter_generate('one two three', NULL::person, 'openai/gpt-4o-mini')).age + 1 AS age_plus_one,
        openrouter_generate('one two three', NULL::int, 'openai/gpt-4o-mini') * 2 AS doubled,
-       openrouter_generate('one two three', NULL::mood[], 'openai/gpt-4o-mini') AS moods;
+       openrouter_generate('one two three', NULL::feeling[], 'openai/gpt-4o-mini') AS moods;
 
 -- the request: strict structured output with the type's JSON Schema (the
 -- mapping of openrouter_tools), a composite at the root, anything else wrapped
@@ -122,7 +125,7 @@ SELECT openrouter_tools('meet(person)')->0->'function'->'parameters'->'propertie
      = wire('wire: composite')->'body'->'response_format'->'json_schema'->'schema' AS same_schema;
 SELECT openrouter_invoke_tools(openrouter_tools('meet(person)'),
   '{"choices": [{"message": {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
-     "function": {"name": "meet", "arguments": "{\"who\": {\"name\": \"Ann\", \"age\": 3, \"mood\": \"happy\", \"born\": \"2020-01-01\", \"tags\": []}}"}}]}}]}') AS tool_result;
+     "function": {"name": "meet", "arguments": "{\"who\": {\"name\": \"Ann\", \"age\": 3, \"feeling\": \"happy\", \"born\": \"2020-01-01\", \"tags\": []}}"}}]}}]}') AS tool_result;
 
 -- bad input: an error before anything is sent
 SELECT (standin_stats()->>'requests')::int AS before \gset
@@ -156,10 +159,10 @@ SELECT wire('Does dryer need a new fan?')->'body'->'messages'->0 AS if_system_me
 -- openrouter_classify; an enum through openrouter_generate
 --
 SELECT part, openrouter_classify(part, ARRAY['fan', 'belt', 'other']) AS label FROM parts_list ORDER BY id;
-SELECT part, openrouter_generate(part, NULL::mood) AS mood FROM parts_list ORDER BY id;
+SELECT jsonb_pretty(wire('a broken belt')->'body'->'response_format');
+SELECT part, openrouter_generate(part, NULL::feeling) AS feeling FROM parts_list ORDER BY id;
 SELECT outcome_of($$SELECT openrouter_classify('x', ARRAY['a', 'b'], 'standin/misfit')$$) AS misfit,
        openrouter_classify('x', ARRAY['a', 'b'], 'standin/misfit', on_error => 'ignore') IS NULL AS ignored;
-SELECT jsonb_pretty(wire('a broken belt')->'body'->'response_format');
 SELECT (standin_stats()->>'requests')::int AS before \gset
 SELECT openrouter_classify('x', ARRAY[]::text[]);
 SELECT openrouter_classify('x', NULL);
