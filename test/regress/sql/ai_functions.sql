@@ -208,6 +208,11 @@ SELECT count(*) FILTER (WHERE l::jsonb->'body'->'messages'->0->>'content' LIKE '
        count(*) FILTER (WHERE l::jsonb->'body'->'messages'->0->>'content' LIKE 'You are given a task and answers%') AS combine
 FROM standin_log_file, regexp_split_to_table(pg_read_file(path), E'\n') AS l
 WHERE l LIKE '%standin/context=300%' AND strpos(l, :'task') > 0;
+-- the requests of a round are in flight together (the stand-in counts them)
+SELECT standin_stats_reset() IS NOT NULL AS reset;
+SELECT openrouter_agg(body, :'task' || ' together', 'standin/context=300;latency=200' ORDER BY id) IS NOT NULL AS answered
+FROM tickets;
+SELECT (standin_stats()->>'max_in_flight')::int > 1 AS several_in_flight;
 -- a row larger than half the window cannot be sent
 SELECT openrouter_agg(repeat('long ', 100), 'x', 'standin/context=100');
 SELECT openrouter_agg(NULL::text, 'x', 'openai/gpt-4o-mini') IS NULL AS no_rows_no_answer;
