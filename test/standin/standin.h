@@ -8,6 +8,8 @@
  *   directives.c  parsing "standin/..." model names into directives
  *   answers.c     answers to valid chat requests: completions, echo,
  *                 stats, tool calls, big bodies, fixtures, padding
+ *   structured.c  content that fits (or not) a request's JSON Schema
+ *   endpoints.c   /embeddings and /rerank
  *   errors.c      error bodies, Retry-After and X-RateLimit-* decoration
  *   counters.c    thread-safe counters (connections, requests,
  *                 in-flight, per-key "times" counters)
