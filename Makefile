@@ -21,6 +21,14 @@ OBJS = \
 	src/prefetch.o \
 	src/concurrent.o \
 	src/computed.o \
+	src/ai_call.o \
+	src/ai_text.o \
+	src/ai_parts.o \
+	src/ai_generate.o \
+	src/ai_agg.o \
+	src/ai_embed.o \
+	src/ai_rerank.o \
+	src/json_types.o \
 	src/tool_specs.o \
 	src/tool_resolve.o \
 	src/tool_response.o \
@@ -50,7 +58,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up, or see README.md ("make
 # installcheck against your own server"); setup.sql says so when it is not.
-REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations concurrent
+REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations concurrent ai_functions concurrent_ai
 REGRESS_OPTS = --inputdir=$(srcdir)/test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check

@@ -467,3 +467,153 @@ $$Sends many chat completions requests at once and returns their responses in re
 
 COMMENT ON FUNCTION openrouter_prefetch(text) IS
 $$Runs a read-only query in collect mode: every openrouter_chat() call (and every request of an openrouter_chat_batch() call) it evaluates records its request (and returns NULL) instead of sending it. The collected requests are then sent together, up to openrouter.max_concurrency at once, and their answers kept in the transaction's request cache, not evicted before the next prefetch: evaluating the same calls again (e.g. in an UPDATE) sends nothing. Returns how many requests were sent. Example: SELECT openrouter_prefetch('SELECT openrouter_chat(m, ''openai/gpt-4o-mini'') FROM t'); UPDATE t SET r = openrouter_chat(m, 'openai/gpt-4o-mini');$$;
+
+-- ======================================================================
+-- AI functions in SQL: typed answers, if / classify / agg, embeddings,
+-- rerank, images and documents (src/ai_*.c, README "AI functions in SQL")
+-- ======================================================================
+--
+-- Volatility: the functions that answer one row are IMMUTABLE, like
+-- openrouter_chat, so that they can define stored generated columns; within
+-- a transaction an identical request is sent once and its answer reused (the
+-- request cache), which is what makes that honest enough for the planner.
+-- openrouter_rerank returns a set (STABLE: it cannot be in a generated column
+-- anyway); openrouter_agg's functions are VOLATILE (an aggregate cannot be in
+-- a generated column).  Every function that sends is PARALLEL RESTRICTED, as
+-- openrouter_chat is (the key, the request cache and openrouter_prefetch's
+-- collect mode live in the leader); the pure helpers are PARALLEL SAFE.
+
+CREATE FUNCTION openrouter_text(response jsonb)
+RETURNS text
+AS 'MODULE_PATHNAME', 'openrouter_text'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION openrouter_text(jsonb) IS
+$$The text of a chat completion's answer: choices[0].message.content (the "text" parts joined when the content is an array of parts). NULL for an error object (what on_error => 'ignore' returns), a failed choice, or a message without text. Example: SELECT openrouter_text(openrouter_chat(openrouter_messages('Hi'), 'openai/gpt-4o-mini'));$$;
+
+CREATE FUNCTION openrouter_generate(
+    prompt text,
+    returns anyelement,
+    model text DEFAULT NULL,
+    system text DEFAULT NULL,
+    parts jsonb[] DEFAULT NULL,
+    model_kwargs jsonb DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS anyelement
+AS 'MODULE_PATHNAME', 'openrouter_generate'
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_generate(text, anyelement, text, text, jsonb[], jsonb, text) IS
+$$Asks the model and returns the answer as a value of the type of returns (pass a NULL of it: NULL::integer, NULL::my_composite, NULL::my_enum[]). text asks for plain text; any other supported type (composite types, enums, boolean, integer types, numeric, real and double precision, date and time types, json, arrays of these, domains over them) asks for strict structured output: response_format is a JSON Schema made from the type, the same mapping openrouter_tools uses for tool parameters (a composite type is the schema's object; other types are wrapped as {"value": ...}). The answer is converted into the type: composite fields by name, enum labels, a domain's constraints apply. An answer that does not fit (not JSON, a value the type refuses) raises ORA01, or gives NULL with on_error => 'ignore'. model: NULL uses openrouter.default_model (ORA02 when neither is set). system: a system message. parts: content parts sent with the prompt (openrouter_content_part). model_kwargs: further request fields (not response_format). on_error: as for openrouter_chat. A NULL prompt gives NULL and sends nothing. IMMUTABLE like openrouter_chat, so it can define a generated column; works in computed columns, openrouter_prefetch and the transaction's request cache; usage goes to the ledger.$$;
+
+CREATE FUNCTION openrouter_if(
+    prompt text,
+    model text DEFAULT NULL,
+    system text DEFAULT NULL,
+    parts jsonb[] DEFAULT NULL,
+    model_kwargs jsonb DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'openrouter_if'
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_if(text, text, text, jsonb[], jsonb, text) IS
+$$Asks the model a yes/no question and returns its answer as a boolean (strict structured output), for WHERE and JOIN ON: SELECT * FROM reviews WHERE openrouter_if('Is this review positive? ' || body). The system message defaults to "Answer the user's question with true or false." Otherwise as openrouter_generate(prompt, NULL::boolean, ...): ORA01 for an answer that is not a boolean, openrouter.default_model when model is NULL.$$;
+
+CREATE FUNCTION openrouter_classify(
+    input text,
+    labels text[],
+    model text DEFAULT NULL,
+    system text DEFAULT NULL,
+    model_kwargs jsonb DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'openrouter_classify'
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_classify(text, text[], text, text, jsonb, text) IS
+$$Returns the one of labels that the model chooses for input (strict structured output with an enum of the labels). labels must be a non-empty array of distinct, non-empty strings (else an error, nothing sent). An answer that is not one of the labels raises ORA01 (NULL with on_error => 'ignore'). The system message defaults to an instruction that lists the labels. With an enum type, openrouter_generate(input, NULL::my_enum) does the same and returns the enum.$$;
+
+CREATE FUNCTION openrouter_agg_step(state internal, input text, task text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'openrouter_agg_step'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION openrouter_agg_step(state internal, input text, task text, model text)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'openrouter_agg_step'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+CREATE FUNCTION openrouter_agg_final(state internal)
+RETURNS text
+AS 'MODULE_PATHNAME', 'openrouter_agg_final'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+REVOKE EXECUTE ON FUNCTION openrouter_agg_step(internal, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION openrouter_agg_step(internal, text, text, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION openrouter_agg_final(internal) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_agg_step(internal, text, text) IS
+$$Internal: openrouter_agg's transition function (collects the rows).$$;
+COMMENT ON FUNCTION openrouter_agg_step(internal, text, text, text) IS
+$$Internal: openrouter_agg's transition function (collects the rows).$$;
+COMMENT ON FUNCTION openrouter_agg_final(internal) IS
+$$Internal: openrouter_agg's final function (asks the model, in rounds when the rows exceed its context window).$$;
+
+CREATE AGGREGATE openrouter_agg(input text, task text) (
+    SFUNC = openrouter_agg_step, STYPE = internal,
+    FINALFUNC = openrouter_agg_final, PARALLEL = RESTRICTED);
+CREATE AGGREGATE openrouter_agg(input text, task text, model text) (
+    SFUNC = openrouter_agg_step, STYPE = internal,
+    FINALFUNC = openrouter_agg_final, PARALLEL = RESTRICTED);
+COMMENT ON AGGREGATE openrouter_agg(text, text) IS
+$$One answer to task over all the rows' input (NULLs skipped, in the aggregate's ORDER BY): SELECT openrouter_agg(body, 'Summarise these reviews in one sentence.') FROM reviews. Uses openrouter.default_model. One request when the rows fit the model's context window; otherwise (OpenRouter refuses the request and names the window) map-then-combine in rounds: one request per group of rows that fits half the window, then one per group of partial answers, until one answer is left. Failures follow openrouter.on_error ('ignore': NULL).$$;
+COMMENT ON AGGREGATE openrouter_agg(text, text, text) IS
+$$openrouter_agg(input, task) with a model: SELECT openrouter_agg(body, 'What do these tickets have in common?', 'openai/gpt-4o-mini') FROM tickets. One request when the rows fit the model's context window; otherwise map-then-combine in rounds (see the README, "AI functions in SQL").$$;
+
+CREATE FUNCTION openrouter_embed(
+    input text,
+    model text DEFAULT NULL,
+    dimensions integer DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS real[]
+AS 'MODULE_PATHNAME', 'openrouter_embed'
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_embed(text, text, integer, text) IS
+$$The embedding of input (POST {openrouter.base_url}/embeddings) as real[]. model: NULL uses openrouter.default_embedding_model. dimensions: ask for that many (models that support it), NULL for the model's own. With pgvector installed, store it as a vector with a cast: openrouter_embed(body)::vector. A NULL input gives NULL; an empty one is an error (nothing sent). on_error as for openrouter_chat ('ignore': NULL). IMMUTABLE, so it can define a generated column; cached for the transaction; usage goes to the ledger.$$;
+
+CREATE FUNCTION openrouter_embed(
+    inputs text[],
+    model text DEFAULT NULL,
+    dimensions integer DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS TABLE (index integer, embedding real[])
+AS 'MODULE_PATHNAME', 'openrouter_embed_many'
+LANGUAGE C IMMUTABLE PARALLEL RESTRICTED ROWS 100;
+COMMENT ON FUNCTION openrouter_embed(text[], text, integer, text) IS
+$$The embeddings of many inputs in one request (POST /embeddings with an array input): one row per input, index being its 1-based position in inputs. No inputs, or a NULL or empty one, is an error (nothing sent). Otherwise as openrouter_embed(text, ...); on_error => 'ignore' gives no rows for a failure.$$;
+
+CREATE FUNCTION openrouter_rerank(
+    query text,
+    documents text[],
+    model text DEFAULT NULL,
+    top_n integer DEFAULT NULL,
+    on_error text DEFAULT NULL)
+RETURNS TABLE (index integer, score double precision)
+AS 'MODULE_PATHNAME', 'openrouter_rerank'
+LANGUAGE C STABLE PARALLEL RESTRICTED ROWS 100;
+COMMENT ON FUNCTION openrouter_rerank(text, text[], text, integer, text) IS
+$$Ranks documents by relevance to query (POST {openrouter.base_url}/rerank): one row per ranked document, most relevant first, index being its 1-based position in documents (documents[index]) and score the model's relevance score. model: NULL uses openrouter.default_rerank_model. top_n: only the best n. No documents, or a NULL one, is an error (nothing sent). on_error as for openrouter_chat ('ignore': no rows). STABLE: within a transaction the same request is answered once.$$;
+
+CREATE FUNCTION openrouter_content_part(data bytea, media_type text, filename text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_content_part'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION openrouter_content_part(bytea, text, text) IS
+$$A message content part from bytes stored in the table: an image (image/png, image/jpeg, image/webp, image/gif) becomes {"type": "image_url", "image_url": {"url": "data:<media_type>;base64,..."}}, a PDF (application/pdf) {"type": "file", "file": {"filename", "file_data": "data:application/pdf;base64,..."}} (filename defaults to document.pdf). Another media type is an error. NULL data gives NULL. Pass parts to openrouter_messages(prompt, parts) or openrouter_generate(..., parts => ...).$$;
+
+CREATE FUNCTION openrouter_content_part_url(url text, media_type text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_content_part_url'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION openrouter_content_part_url(text, text) IS
+$$A message content part that points at a URL (http, https or data): an image_url part, or a file part when media_type is application/pdf or the URL's path ends in .pdf. The model's provider fetches the URL. NULL gives NULL.$$;
+
+CREATE FUNCTION openrouter_messages(prompt text, parts jsonb[], system text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_messages_with_parts'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION openrouter_messages(text, jsonb[], text) IS
+$$Builds the messages of a one-question chat whose user message carries content parts: [{"role": "system", "content": system}, {"role": "user", "content": [{"type": "text", "text": prompt}, parts...]}] (no system message when system is NULL; NULL when prompt is NULL). Each part must be a JSON object with a "type" (make them with openrouter_content_part); NULL parts are left out.$$;

@@ -44,4 +44,9 @@
 #define ERRCODE_OR_TOOL_RESPONSE_ERROR	MAKE_SQLSTATE('O','R','T','0','4')
 #define ERRCODE_OR_TOOL_DROPPED			MAKE_SQLSTATE('O','R','T','0','5')
 
+/* the AI functions in SQL (ai_*.c) */
+#define ERRCODE_OR_ANSWER_DOES_NOT_FIT	MAKE_SQLSTATE('O','R','A','0','1')
+#define ERRCODE_OR_NO_MODEL				MAKE_SQLSTATE('O','R','A','0','2')
+#define ERRCODE_OR_CANNOT_REDUCE		MAKE_SQLSTATE('O','R','A','0','3')
+
 #endif							/* OPENROUTER_ERRCODES_H */

@@ -49,6 +49,9 @@ char	   *or_site_url = NULL;
 char	   *or_site_name = NULL;
 char	   *or_ca_file = NULL;
 char	   *or_proxy = NULL;
+char	   *or_default_model = NULL;
+char	   *or_default_embedding_model = NULL;
+char	   *or_default_rerank_model = NULL;
 int			or_timeout_ms = 120000;
 int			or_connect_timeout_ms = 10000;
 int			or_max_retries = 3;
@@ -288,6 +291,20 @@ or_define_gucs(void)
 							   "",
 							   PGC_USERSET, 0,
 							   check_header_value, NULL, NULL);
+
+	/* the models of the AI functions when a call names none (ai_call.c) */
+	DefineCustomStringVariable("openrouter.default_model",
+							   "Chat model of openrouter_generate, openrouter_if, openrouter_classify and openrouter_agg when a call names none.",
+							   NULL, &or_default_model, "", PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("openrouter.default_embedding_model",
+							   "Embedding model of openrouter_embed when a call names none.",
+							   NULL, &or_default_embedding_model, "", PGC_USERSET, 0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("openrouter.default_rerank_model",
+							   "Rerank model of openrouter_rerank when a call names none.",
+							   NULL, &or_default_rerank_model, "", PGC_USERSET, 0,
+							   NULL, NULL, NULL);
 
 	DefineCustomStringVariable("openrouter.ca_file",
 							   "File of CA certificates used to verify the server (empty: the system's).",

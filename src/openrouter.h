@@ -4,7 +4,8 @@
  *		extension.  The layers (see README.md, "Code layout" and "Design"),
  *		each depending only on those below it:
  *
- *   chat.c batch.c prefetch.c tool_*.c   SQL entry points
+ *   chat.c batch.c prefetch.c tool_*.c ai_*.c   SQL entry points (ai.h)
+ *   ai_call.c    one row-at-a-time request: collect mode, cache, or_send
  *   computed.c   computed columns (computed.h)
  *   send.c       settings and the statement's key -> an OrSchedule
  *   request.c    JSON body and HTTP headers from a call's arguments (request.h)

@@ -132,6 +132,8 @@ or_prefetch_collect(const OrHttpRequest *request, const OrClientIdentity *client
 	old = MemoryContextSwitchTo(collect_context);
 	entry->client = *client;
 	entry->exchange = palloc0(sizeof(OrExchange));
+	entry->exchange->request.endpoint = request->endpoint;
+	entry->exchange->request.model = request->model ? pstrdup(request->model) : NULL;
 	entry->exchange->request.body = pstrdup(request->body);
 	entry->exchange->request.body_len = request->body_len;
 	entry->exchange->request.site_url = request->site_url ? pstrdup(request->site_url) : NULL;

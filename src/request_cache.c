@@ -6,8 +6,10 @@
  *		request is sent once per transaction and its answer reused.
  *
  * A request is known by a SHA-256 digest of everything that makes it: the
- * body, the attribution headers, the base URL, and the identity of who pays
- * (a SHA-256 digest of the API key and the role's stored attribution).  The
+ * body, the attribution headers, the base URL and the endpoint (the same
+ * body sent to /embeddings and to /chat/completions makes two requests), and
+ * the identity of who pays (a SHA-256 digest of the API key and the role's
+ * stored attribution).  The
  * key itself is never stored here.  Answers and failures that would fail
  * again are kept (a copy, in this file's memory context); retryable failures
  * are not, so a later call tries again.
@@ -187,6 +189,7 @@ or_request_key(const OrHttpRequest *request, const OrClientIdentity *client,
 		elog(ERROR, "could not compute a SHA-256 digest: %s",
 			 pg_cryptohash_error(d.ctx));
 	digest_add(&d, or_base_url);
+	digest_add(&d, or_endpoint_path(request->endpoint));
 	digest_add(&d, request->site_url);
 	digest_add(&d, request->site_name);
 	digest_add(&d, request->body);

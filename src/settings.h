@@ -20,6 +20,9 @@ extern char *or_site_url;
 extern char *or_site_name;
 extern char *or_ca_file;
 extern char *or_proxy;
+extern char *or_default_model;			/* AI functions (ai_call.c) */
+extern char *or_default_embedding_model;
+extern char *or_default_rerank_model;
 extern int	or_timeout_ms;
 extern int	or_connect_timeout_ms;
 extern int	or_max_retries;

@@ -5,10 +5,8 @@
  *		the call.
  *
  * The model's arguments are data: each JSON value is turned into a Const of
- * the parameter's type through that type's input function (a string's text,
- * a number's or boolean's text, an object's or array's JSON text; json and
- * jsonb parameters get the JSON value itself; arrays given as JSON arrays are
- * built element by element; a JSON null is SQL NULL).  Missing arguments
+ * the parameter's type by json_types.c (the mapping openrouter_tools()
+ * described them with; a JSON null is SQL NULL).  Missing arguments
  * take the function's default expressions from pg_proc.  What is wrong is
  * raised: a call naming no tool or an undeclared one (ORT01), arguments that
  * are not a JSON object (ORT02), an argument the tool does not have, a
@@ -25,6 +23,7 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "json_types.h"
 #include "jsonb_util.h"
 #include "tools.h"
 
@@ -71,99 +70,6 @@ clipped_json(JsonbValue *v)
 	return given;
 }
 
-/* text for the type's input function */
-static char *
-input_text(JsonbValue *v, OrToolTypeKind kind)
-{
-	char	   *text;
-	char	   *dot;
-
-	if (kind == OR_TOOL_TYPE_JSON)
-		return jb_value_to_json(v);
-	text = jb_value_to_text(v);
-
-	/* 2.0 is a fine integer in JSON */
-	if (kind == OR_TOOL_TYPE_INTEGER && v->type == jbvNumeric &&
-		(dot = strchr(text, '.')) != NULL &&
-		strspn(dot + 1, "0") == strlen(dot + 1))
-		*dot = '\0';
-	return text;
-}
-
-static Datum convert_value(JsonbValue *v, Oid typid, bool *isnull);
-
-/*
- * Is this error what the model's JSON made a parser or an input function
- * say: a data exception, a domain's constraint, or a limit (nesting too deep
- * for the stack, a value too large)?  Anything else (a cancel, out of
- * memory) is not the model's.
- */
-static bool
-is_fault_of_the_value(int sqlerrcode)
-{
-	int			category = ERRCODE_TO_CATEGORY(sqlerrcode);
-
-	return category == ERRCODE_DATA_EXCEPTION ||
-		category == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
-		category == ERRCODE_PROGRAM_LIMIT_EXCEEDED;
-}
-
-/* a JSON array into an array of the (possibly domain) type typid */
-static Datum
-convert_array(JsonbValue *v, Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	Oid			element = get_element_type(base);
-	List	   *elements = jb_array_elements(v->val.binary.data);
-	int			count = list_length(elements);
-	Datum	   *values = palloc(sizeof(Datum) * Max(count, 1));
-	bool	   *nulls = palloc(sizeof(bool) * Max(count, 1));
-	int			dims[1] = {count};
-	int			lbs[1] = {1};
-	int16		typlen;
-	bool		typbyval;
-	char		typalign;
-	ArrayType  *array;
-	ListCell   *lc;
-
-	foreach(lc, elements)
-		values[foreach_current_index(lc)] =
-			convert_value(lfirst(lc), element, &nulls[foreach_current_index(lc)]);
-
-	get_typlenbyvalalign(element, &typlen, &typbyval, &typalign);
-	if (count == 0)
-		array = construct_empty_array(element);
-	else
-		array = construct_md_array(values, nulls, 1, dims, lbs, element,
-								   typlen, typbyval, typalign);
-	if (base != typid)
-		domain_check(PointerGetDatum(array), false, typid, NULL, CurrentMemoryContext);
-	return PointerGetDatum(array);
-}
-
-static Datum
-convert_value(JsonbValue *v, Oid typid, bool *isnull)
-{
-	OrToolTypeKind kind = or_tool_type_kind(typid);
-	Oid			typinput;
-	Oid			typioparam;
-
-	*isnull = false;
-	if (v->type == jbvNull && kind != OR_TOOL_TYPE_JSON)
-	{
-		*isnull = true;
-		/* a domain may reject NULL */
-		if (getBaseType(typid) != typid)
-			domain_check((Datum) 0, true, typid, NULL, CurrentMemoryContext);
-		return (Datum) 0;
-	}
-	if (kind == OR_TOOL_TYPE_ARRAY && jb_is_array(v))
-		return convert_array(v, typid);
-
-	getTypeInputInfo(typid, &typinput, &typioparam);
-	return OidInputFunctionCall(typinput, input_text(v, kind), typioparam, -1);
-}
-
 /*
  * The Const of one argument.  A value the type does not accept (a data
  * exception or a domain's constraint) is reported as ORT03; any other error
@@ -172,43 +78,37 @@ convert_value(JsonbValue *v, Oid typid, bool *isnull)
 static Const *
 argument_const(OrToolCall *call, int i, JsonbValue *v)
 {
-	MemoryContext context = CurrentMemoryContext;
 	Oid			typid = call->tool->argtypes[i];
-	volatile Datum value = (Datum) 0;
-	volatile bool isnull = false;
+	Datum		value;
+	bool		isnull;
+	char	   *why;
 	int16		typlen;
 	bool		typbyval;
 
-	PG_TRY();
-	{
-		bool		null;
-
-		value = convert_value(v, typid, &null);
-		isnull = null;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-		char	   *given;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!is_fault_of_the_value(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
-
-		given = clipped_json(v);
+	if (!or_json_read_value(v, typid, &value, &isnull, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_FIT),
 				 errmsg("argument \"%s\" of tool \"%s\" is not a valid %s",
 						call->tool->argnames[i], call->tool->name, format_type_be(typid)),
-				 errdetail("The model gave %s: %s.", given, edata->message)));
-	}
-	PG_END_TRY();
+				 errdetail("The model gave %s: %s.", clipped_json(v), why)));
 
 	get_typlenbyval(typid, &typlen, &typbyval);
 	return makeConst(typid, -1, get_typcollation(typid), typlen, value, isnull,
 					 typbyval);
+}
+
+typedef struct ParseJson
+{
+	char	   *text;
+	Jsonb	   *parsed;
+} ParseJson;
+
+static void
+parse_json(void *arg)
+{
+	ParseJson  *p = arg;
+
+	p->parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(p->text)));
 }
 
 /* the call's arguments as a JSON object (ORT02 when they are not one) */
@@ -216,9 +116,9 @@ static JsonbContainer *
 arguments_object(OrToolCall *call)
 {
 	JsonbValue *v = call->arguments;
-	MemoryContext context = CurrentMemoryContext;
-	Jsonb	   *volatile parsed = NULL;
-	char	   *text;
+	ParseJson	p = {0};
+	Jsonb	   *parsed;
+	char	   *why;
 
 	/* absent, null or empty: no arguments (some models send "" or nothing) */
 	if (v == NULL || v->type == jbvNull)
@@ -230,29 +130,16 @@ arguments_object(OrToolCall *call)
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not a JSON text", call->name),
 				 errdetail("They are a JSON %s.", jb_type_name(v))));
-	text = pnstrdup(v->val.string.val, v->val.string.len);
-	if (strspn(text, " \t\r\n") == strlen(text))
+	p.text = pnstrdup(v->val.string.val, v->val.string.len);
+	if (strspn(p.text, " \t\r\n") == strlen(p.text))
 		return NULL;
 
-	PG_TRY();
-	{
-		parsed = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(text)));
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(context);
-		edata = CopyErrorData();
-		if (!is_fault_of_the_value(edata->sqlerrcode))
-			PG_RE_THROW();
-		FlushErrorState();
+	if (!or_try_value(parse_json, &p, &why))
 		ereport(ERROR,
 				(errcode(ERRCODE_OR_TOOL_ARGUMENTS_JSON),
 				 errmsg("arguments of a call to tool \"%s\" are not valid JSON", call->name),
-				 errdetail("The model gave %s: %s.", clipped_json(v), edata->message)));
-	}
-	PG_END_TRY();
+				 errdetail("The model gave %s: %s.", clipped_json(v), why)));
+	parsed = p.parsed;
 
 	if (JB_ROOT_IS_SCALAR(parsed) || !JB_ROOT_IS_OBJECT(parsed))
 		ereport(ERROR,

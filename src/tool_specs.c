@@ -12,13 +12,9 @@
  * are "required"; "additionalProperties" is false, since a model's extra
  * argument could not be passed anyway.
  *
- * Types map to JSON Schema after looking through domains: text types become
- * "string", integer types "integer", real/double/numeric "number", boolean
- * "boolean", json/jsonb any value ({}), arrays an "array" of their element's
- * schema, enums a "string" with "enum" listing the labels in order, dates and
- * times a "string" with a "format" (date, time, date-time, duration for
- * interval, uuid for uuid), any other base type a "string" that the type's
- * input function reads.  Pseudo-types and composite types are not supported.
+ * Argument types map to JSON Schema as json_types.c says (the one mapping,
+ * shared with the typed answers of openrouter_generate); a type it does not
+ * support makes the function unfit to be a tool.
  *
  * The same code serves openrouter_invoke_tools(): tool_resolve.c finds the
  * function behind a declared tool by generating specs again.
@@ -26,7 +22,6 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
-#include "catalog/pg_enum.h"
 #include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
@@ -34,18 +29,17 @@
 #include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/catcache.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
 
+#include "json_types.h"
 #include "jsonb_util.h"
 #include "tools.h"
 
 PG_FUNCTION_INFO_V1(openrouter_tools);
 
-#define SUPPORTED_TYPES_HINT \
-	"Use text, integer, numeric, boolean, json, jsonb, enum, date and time types, arrays of them, or domains over them; pass anything else as jsonb."
+#define SUPPORTED_TYPES_HINT OR_JSON_TYPES_HINT " Pass anything else as jsonb."
 
 bool
 or_tool_name_is_valid(const char *name, size_t len)
@@ -61,165 +55,6 @@ or_tool_name_is_valid(const char *name, size_t len)
 			return false;
 	}
 	return true;
-}
-
-OrToolTypeKind
-or_tool_type_kind(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	Oid			element = get_element_type(base);
-	char		typtype;
-
-	if (OidIsValid(element))
-	{
-		OrToolTypeKind element_kind = or_tool_type_kind(element);
-
-		if (element_kind == OR_TOOL_TYPE_UNSUPPORTED)
-			return OR_TOOL_TYPE_UNSUPPORTED;
-		return OR_TOOL_TYPE_ARRAY;
-	}
-
-	switch (base)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return OR_TOOL_TYPE_INTEGER;
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-			return OR_TOOL_TYPE_NUMBER;
-		case BOOLOID:
-			return OR_TOOL_TYPE_BOOLEAN;
-		case JSONOID:
-		case JSONBOID:
-			return OR_TOOL_TYPE_JSON;
-		default:
-			break;
-	}
-
-	typtype = get_typtype(base);
-	if (typtype == TYPTYPE_ENUM)
-		return OR_TOOL_TYPE_ENUM;
-	if (typtype == TYPTYPE_BASE || typtype == TYPTYPE_RANGE ||
-		typtype == TYPTYPE_MULTIRANGE)
-		return OR_TOOL_TYPE_STRING;
-	return OR_TOOL_TYPE_UNSUPPORTED;
-}
-
-/* the JSON Schema "format" of a string type, or NULL */
-static const char *
-string_format(Oid base)
-{
-	switch (base)
-	{
-		case DATEOID:
-			return "date";
-		case TIMEOID:
-		case TIMETZOID:
-			return "time";
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			return "date-time";
-		case INTERVALOID:
-			return "duration";
-		case UUIDOID:
-			return "uuid";
-		default:
-			return NULL;
-	}
-}
-
-typedef struct EnumLabel
-{
-	float4		sort_order;
-	char	   *label;
-} EnumLabel;
-
-static int
-compare_enum_labels(const void *a, const void *b)
-{
-	float4		x = ((const EnumLabel *) a)->sort_order;
-	float4		y = ((const EnumLabel *) b)->sort_order;
-
-	return (x > y) - (x < y);
-}
-
-/* push the enum's labels, in the enum's order, as an array */
-static void
-push_enum_labels(JsonbParseState **state, Oid enum_type)
-{
-	CatCList   *list = SearchSysCacheList1(ENUMTYPOIDNAME,
-										   ObjectIdGetDatum(enum_type));
-	EnumLabel  *labels = palloc(sizeof(EnumLabel) * Max(list->n_members, 1));
-
-	for (int i = 0; i < list->n_members; i++)
-	{
-		Form_pg_enum e = (Form_pg_enum) GETSTRUCT(&list->members[i]->tuple);
-
-		labels[i].sort_order = e->enumsortorder;
-		labels[i].label = pstrdup(NameStr(e->enumlabel));
-	}
-	qsort(labels, list->n_members, sizeof(EnumLabel), compare_enum_labels);
-
-	pushJsonbValue(state, WJB_BEGIN_ARRAY, NULL);
-	for (int i = 0; i < list->n_members; i++)
-		jb_push_string(state, labels[i].label);
-	pushJsonbValue(state, WJB_END_ARRAY, NULL);
-	ReleaseSysCacheList(list);
-}
-
-/* push the JSON Schema of a supported type as the next value */
-static void
-push_type_schema(JsonbParseState **state, Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	OrToolTypeKind kind = or_tool_type_kind(base);
-	const char *format;
-
-	pushJsonbValue(state, WJB_BEGIN_OBJECT, NULL);
-	switch (kind)
-	{
-		case OR_TOOL_TYPE_INTEGER:
-			jb_push_key(state, "type");
-			jb_push_string(state, "integer");
-			break;
-		case OR_TOOL_TYPE_NUMBER:
-			jb_push_key(state, "type");
-			jb_push_string(state, "number");
-			break;
-		case OR_TOOL_TYPE_BOOLEAN:
-			jb_push_key(state, "type");
-			jb_push_string(state, "boolean");
-			break;
-		case OR_TOOL_TYPE_JSON:
-			/* any JSON value: the empty schema */
-			break;
-		case OR_TOOL_TYPE_ENUM:
-			jb_push_key(state, "type");
-			jb_push_string(state, "string");
-			jb_push_key(state, "enum");
-			push_enum_labels(state, base);
-			break;
-		case OR_TOOL_TYPE_ARRAY:
-			jb_push_key(state, "type");
-			jb_push_string(state, "array");
-			jb_push_key(state, "items");
-			push_type_schema(state, get_element_type(base));
-			break;
-		case OR_TOOL_TYPE_STRING:
-			jb_push_key(state, "type");
-			jb_push_string(state, "string");
-			if ((format = string_format(base)) != NULL)
-			{
-				jb_push_key(state, "format");
-				jb_push_string(state, format);
-			}
-			break;
-		case OR_TOOL_TYPE_UNSUPPORTED:
-			elog(ERROR, "type %u cannot be a tool parameter", typid);
-	}
-	pushJsonbValue(state, WJB_END_OBJECT, NULL);
 }
 
 /* why the function cannot be a tool, as a failure (message already formatted) */
@@ -334,7 +169,7 @@ or_tool_spec(Oid funcoid, OrFailure **p)
 						   psprintf(_("%s cannot be a tool because its argument %d has no name"), signature, i + 1),
 						   pstrdup(_("A model passes a tool's arguments by name.")),
 						   pstrdup(_("Give every argument a name (CREATE OR REPLACE FUNCTION can add names).")));
-		if (or_tool_type_kind(argtypes[i]) == OR_TOOL_TYPE_UNSUPPORTED)
+		if (or_json_type_kind(argtypes[i]) == OR_JSON_TYPE_UNSUPPORTED)
 			return problem(p, ERRCODE_FEATURE_NOT_SUPPORTED,
 						   psprintf(_("%s cannot be a tool because its argument \"%s\" has type %s"),
 									signature, argnames[i], format_type_be(argtypes[i])),
@@ -364,7 +199,7 @@ or_tool_spec(Oid funcoid, OrFailure **p)
 	for (int i = 0; i < nargs; i++)
 	{
 		jb_push_key(&state, argnames[i]);
-		push_type_schema(&state, argtypes[i]);
+		or_push_type_schema(&state, argtypes[i]);
 	}
 	pushJsonbValue(&state, WJB_END_OBJECT, NULL);
 	if (first_default > 0)

@@ -26,25 +26,6 @@
 /* ---------- tool_specs.c ---------- */
 
 /*
- * What JSON a parameter type takes, after looking through domains.  Every
- * supported kind is read through the declared type's input function, except
- * arrays given as JSON arrays, which are built element by element.
- */
-typedef enum OrToolTypeKind
-{
-	OR_TOOL_TYPE_UNSUPPORTED,	/* pseudo-types, composite types */
-	OR_TOOL_TYPE_STRING,		/* text types, dates and times, other base types */
-	OR_TOOL_TYPE_INTEGER,		/* smallint, integer, bigint */
-	OR_TOOL_TYPE_NUMBER,		/* real, double precision, numeric */
-	OR_TOOL_TYPE_BOOLEAN,
-	OR_TOOL_TYPE_JSON,			/* json, jsonb: any JSON value */
-	OR_TOOL_TYPE_ENUM,			/* a string among the enum's labels */
-	OR_TOOL_TYPE_ARRAY			/* an array of a supported element type */
-} OrToolTypeKind;
-
-extern OrToolTypeKind or_tool_type_kind(Oid typid);
-
-/*
  * The tool spec of one function, {"type": "function", "function": {"name",
  * "description", "parameters"}}, or NULL with *problem set to why the
  * function cannot be a tool (an OrFailure, so that openrouter_tools() can

@@ -236,6 +236,22 @@ prompt_chars(const struct chat_request *req)
 	return total;
 }
 
+char *
+request_last_user_text(const struct chat_request *req)
+{
+	struct sbuf b = {0};
+
+	sb_add(&b, "", 0);
+	last_user_text(req, &b);
+	return b.p;
+}
+
+long long
+request_prompt_tokens(const struct chat_request *req)
+{
+	return (prompt_chars(req) + 3) / 4;
+}
+
 /* ---- completion bodies ------------------------------------------------- */
 
 static uint64_t
@@ -468,6 +484,16 @@ content_choice(const struct chat_request *req, const struct directives *d,
 		content = json_object_new_string(BIG_MARKER);
 		*fill = d->big;
 	}
+	else if ((content = structured_content(req, d->misfit, d->misfit_json)) != NULL)
+		;
+	else if (d->context > 0)
+	{
+		char		text[96];
+
+		snprintf(text, sizeof(text), "Stand-in answer (%lld tokens read)",
+				 request_prompt_tokens(req));
+		content = json_object_new_string(text);
+	}
 	else
 		content = default_content(req);
 	*completion_chars = *fill >= 0 ? *fill : json_object_get_string_len(content);
@@ -683,6 +709,18 @@ long_error_body(long long n)
 	return body;
 }
 
+/* OpenRouter's words for a request larger than the context window */
+static json_object *
+context_error_body(long long window, long long requested)
+{
+	char		message[400];
+
+	snprintf(message, sizeof(message),
+			 "This endpoint's maximum context length is %lld tokens. However, you requested about %lld tokens (%lld of text input). Please reduce the length of either one, or use the context-compression plugin to compress your prompt automatically.",
+			 window, requested, requested);
+	return answer_error_json(400, message);
+}
+
 /* ---- putting it together ------------------------------------------------- */
 
 /* The JSON body for status / error200 / completions. */
@@ -732,6 +770,8 @@ answer_build(struct answer *a, const struct chat_request *req,
 		answer_set_json(a, 401, auth_error_body(req));
 	else if (d->error_bytes >= 0)
 		answer_set_json(a, 400, long_error_body(d->error_bytes));
+	else if (d->context > 0 && request_prompt_tokens(req) > d->context)
+		answer_set_json(a, 400, context_error_body(d->context, request_prompt_tokens(req)));
 	else
 		build_json_answer(a, req, d);
 

@@ -59,6 +59,9 @@ static const struct dspec specs[] = {
 	{"retry_after_date", D_INT, F(retry_after_date), 0, 1000000000LL, 0},
 	{"ratelimit_reset_ms", D_INT, F(ratelimit_reset_ms), 0, 1000000000000LL, 0},
 	{"reset_in", D_RESET_IN, F(reset_in), 0, 0, 0},
+	{"misfit", D_FLAG, F(misfit), 0, 0, 0},
+	{"misfit_json", D_FLAG, F(misfit_json), 0, 0, 0},
+	{"context", D_INT, F(context), 1, 1000000000LL, 0},
 	{"times", D_INT, F(times), 0, 1000000000000LL, 0},
 	{"key", D_STR, F(key), 0, 0, 0},
 };

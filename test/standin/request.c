@@ -17,6 +17,8 @@
 #include <strings.h>
 
 #define CHAT_PATH "/api/v1/chat/completions"
+#define EMBEDDINGS_PATH "/api/v1/embeddings"
+#define RERANK_PATH "/api/v1/rerank"
 #define DEFAULT_MODEL "openrouter/auto"
 #define MAX_UPLOAD ((size_t) 512 * 1024 * 1024)
 #define WAIT_SLICE_MS 50
@@ -434,7 +436,8 @@ route(struct MHD_Connection *conn, struct req_ctx *ctx, const char *url,
 	const char *problem;
 	struct chat_request req;
 
-	if (strcmp(url, CHAT_PATH) != 0)
+	if (strcmp(url, CHAT_PATH) != 0 && strcmp(url, EMBEDDINGS_PATH) != 0 &&
+		strcmp(url, RERANK_PATH) != 0)
 		return send_json(conn, 404, bare_error(404, "Not Found", true));
 	if (strcmp(method, "POST") != 0)
 		return send_json(conn, 405, bare_error(405, "Method Not Allowed", true));
@@ -442,13 +445,25 @@ route(struct MHD_Connection *conn, struct req_ctx *ctx, const char *url,
 		return send_json(conn, 401, bare_error(401, problem, false));
 	if (ctx->too_big)
 		return send_json(conn, 413, answer_error_json(413, "Payload too large"));
-	if ((problem = body_problem(body)) != NULL)
-		return send_json(conn, 400, answer_error_json(400, problem));
 
 	req.method = method;
 	req.path = url;
 	req.headers = headers;
 	req.body = body;
+	if (strcmp(url, CHAT_PATH) != 0)
+	{
+		struct answer a;
+
+		if (!json_object_is_type(body, json_type_object))
+			return send_json(conn, 400, answer_error_json(400, "Invalid JSON in request body"));
+		if (!json_object_object_get_ex(body, "model", NULL))
+			return send_json(conn, 400, answer_error_json(400, "\"model\" is required"));
+		req.model = request_model(body);
+		answer_endpoint(&a, &req);
+		return send_answer(conn, &a);
+	}
+	if ((problem = body_problem(body)) != NULL)
+		return send_json(conn, 400, answer_error_json(400, problem));
 	req.model = request_model(body);
 	return handle_chat(conn, ctx, &req);
 }

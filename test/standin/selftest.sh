@@ -278,6 +278,41 @@ check "tool_calls: calls" "$(jq -c '.choices[0].message.tool_calls' "$TMP/body")
 post 'standin/tool_calls=bad'
 check "tool_calls: malformed spec is a 400" "$CODE" "400"
 
+# ---- structured output, context window, /embeddings, /rerank ----------------------
+# jpost PATH JSON: like post, with a body of one's own
+jpost() {
+	CODE=$(curl -sS -o "$TMP/body" -D "$TMP/hdr" -w '%{http_code}' \
+		-H "$AUTH" -H 'Content-Type: application/json' \
+		--data-binary "$2" "${URL%/chat/completions}$1" 2>"$TMP/curl.err")
+	RC=$?
+}
+SCHEMA='{"type":"object","properties":{"n":{"type":"integer"},"ok":{"type":"boolean"},"d":{"type":"string","format":"date"},"m":{"type":"string","enum":["happy","sad"]},"t":{"type":"array","items":{"type":"string"}}},"required":["n","ok","d","m","t"],"additionalProperties":false}'
+structured() {
+	jq -cn --arg m "$1" --arg c "$2" --argjson s "$SCHEMA" \
+		'{model:$m,messages:[{role:"user",content:$c}],response_format:{type:"json_schema",json_schema:{name:"x",strict:true,schema:$s}}}'
+}
+jpost /chat/completions "$(structured openai/gpt-4o-mini 'I am sad, it is broken')"
+check "structured: fits the schema" "$(content | jq -c .)" '{"n":6,"ok":false,"d":"2024-01-15","m":"sad","t":["Stand-in t","Stand-in t"]}'
+jpost /chat/completions "$(structured standin/misfit 'x')"
+check "structured: misfit" "$(content | jq -c .)" '{"n":"misfit","ok":"misfit","d":"misfit","m":"misfit","t":"misfit"}'
+jpost /chat/completions "$(structured standin/misfit_json 'x')"
+check_true "structured: misfit_json is not JSON" sh -c "! jq -r '.choices[0].message.content' '$TMP/body' | jq . >/dev/null 2>&1"
+jpost /chat/completions "$(body_for standin/context=2 'one two three four five six seven eight nine ten')"
+check "context: too long is OpenRouter's 400" "$CODE $(field .error.message | cut -c1-50)" "400 This endpoint's maximum context length is 2 tokens"
+jpost /chat/completions "$(body_for standin/context=100 'short')"
+check "context: short answers" "$CODE $(content)" "200 Stand-in answer (2 tokens read)"
+jpost /embeddings '{"model":"openai/text-embedding-3-small","input":["a","b"],"dimensions":3}'
+check "embeddings: shape" "$CODE $(field '[.object,(.data|length),(.data[0].embedding|length),.data[1].index,.data[0].object,.usage.total_tokens]|map(tostring)|join(",")')" "200 list,2,3,1,embedding,1"
+A=$(jq -c '.data[0].embedding' "$TMP/body")
+jpost /embeddings '{"model":"m","input":"a","dimensions":3}'
+check "embeddings: deterministic" "$(jq -c '.data[0].embedding' "$TMP/body")" "$A"
+jpost /embeddings '{"model":"m","input":[]}'
+check "embeddings: no input is a 400" "$CODE" "400"
+jpost /rerank '{"model":"cohere/rerank-v3.5","query":"red apple","documents":["a car","red apple","apple"],"top_n":2}'
+check "rerank: most relevant first" "$CODE $(jq -c '[.results[]|[.index,.relevance_score,.document.text]]' "$TMP/body")" '200 [[1,1,"red apple"],[2,0.5,"apple"]]'
+jpost /rerank '{"model":"m","query":"q","documents":[]}'
+check "rerank: no documents is a 400" "$CODE" "400"
+
 # ---- replay -----------------------------------------------------------------------
 post standin/replay=rec1
 check "replay: status and headers (fixture Content-Length dropped)" "$CODE $(header Retry-After) $(header X-Custom) $(header Content-Length)" "429 2 yes 60"

@@ -8,6 +8,8 @@
  *   directives.c  parsing "standin/..." model names into directives
  *   answers.c     answers to valid chat requests: completions, echo,
  *                 stats, tool calls, big bodies, fixtures, padding
+ *   structured.c  content that fits (or not) a request's JSON Schema
+ *   endpoints.c   /embeddings and /rerank
  *   errors.c      error bodies, Retry-After and X-RateLimit-* decoration
  *   counters.c    thread-safe counters (connections, requests,
  *                 in-flight, per-key "times" counters)
@@ -69,6 +71,9 @@ struct directives
 	bool		stats_reset;
 	long long	big;			/* -1: not given */
 	const char *tool_calls;		/* into buf, NULL: not given */
+	bool		misfit;			/* structured output that does not fit */
+	bool		misfit_json;	/* structured output that is not JSON */
+	long long	context;		/* 0: not given, else a context window */
 
 	/* failure directives (limited by times=/key=) */
 	long long	latency_ms;		/* -1: not given */
@@ -170,6 +175,26 @@ bool		answer_odd_kind_known(const char *name);
 /* Build the answer a valid chat request gets, following directives. */
 void		answer_build(struct answer *a, const struct chat_request *req,
 						 const struct directives *d);
+
+/* Text of the last user message, malloc'd ("" when there is none). */
+char	   *request_last_user_text(const struct chat_request *req);
+/* Tokens the request's messages count (4 characters a token). */
+long long	request_prompt_tokens(const struct chat_request *req);
+
+/* ---- structured output (structured.c) ---------------------------------- */
+
+/*
+ * The content answering a request with a json_schema response_format: JSON
+ * that fits the schema, or (misfit) that does not, or (not_json) no JSON
+ * at all.  NULL when the request asks for no schema.
+ */
+json_object *structured_content(const struct chat_request *req, bool misfit,
+								bool not_json);
+
+/* ---- other endpoints (endpoints.c) --------------------------------------- */
+
+/* POST /embeddings and POST /rerank; false when the path is neither */
+bool		answer_endpoint(struct answer *a, const struct chat_request *req);
 
 /* ---- error bodies (errors.c) ------------------------------------------- */
 

@@ -112,7 +112,11 @@ my $objects = q{
 	SELECT pg_describe_object(d.classid, d.objid, 0)
 	       || coalesce(' -- ' || obj_description(d.objid, d.classid::regclass::name), '')
 	       || coalesce(E'\n' || CASE WHEN d.classid = 'pg_proc'::regclass
-	                               THEN pg_get_functiondef(d.objid) || ' ' || coalesce(p.proacl::text, '') END, '')
+	                               THEN CASE WHEN p.prokind = 'a'   -- an aggregate: its support functions
+	                                         THEN (SELECT aggtransfn::regprocedure || ' ' || aggfinalfn::regprocedure
+	                                               FROM pg_aggregate WHERE aggfnoid = d.objid)
+	                                         ELSE pg_get_functiondef(d.objid) END
+	                                    || ' ' || coalesce(p.proacl::text, '') END, '')
 	       || coalesce(E'\n' || CASE WHEN d.classid = 'pg_class'::regclass
 	                               THEN coalesce(c.relacl::text, '') || ' ' || c.relrowsecurity
 	                                    || coalesce(' ' || pg_get_viewdef(d.objid), '') END, '')

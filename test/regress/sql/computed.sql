@@ -17,7 +17,7 @@ FROM chat_demo ORDER BY id;
 
 -- a text column computed from another computed column
 SELECT openrouter_add_computed_column('chat_demo', 'answer',
-  $$response->'choices'->0->'message'->>'content'$$) AS filled;
+  $$openrouter_text(response)$$) AS filled;
 SELECT format_type(atttypid, atttypmod) AS type FROM pg_attribute
 WHERE attrelid = 'chat_demo'::regclass AND attname = 'answer';
 
