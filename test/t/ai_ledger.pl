@@ -37,7 +37,7 @@ is(ledger_count(q{model_requested = 'openai/text-embedding-3-small' AND http_sta
 	'embeddings of one and of many inputs: one request each, with tokens and a cost');
 is(ledger_count(q{model_requested = 'cohere/rerank-v3.5' AND http_status = 200 AND cost > 0}), '1',
 	'a rerank: one request, with a cost');
-is($node->safe_psql('postgres', q{SELECT string_agg(coalesce(failure, 'ok') || ' ' || http_status, ', ' ORDER BY id)
+is($node->safe_psql('postgres', q{SELECT string_agg(coalesce(failure, 'ok') || ' ' || http_status, ', ' ORDER BY finished_at)
 	FROM openrouter_usage WHERE model_requested = 'standin/context=300'}),
 	'OR400 400, ok 200, ok 200, ok 200, ok 200, ok 200',
 	'openrouter_agg past the context window: the refused request, four map requests and one combine');
