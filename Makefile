@@ -27,6 +27,7 @@ OBJS = \
 	src/tool_invoke.o \
 	src/tool_messages.o \
 	src/shared_state.o \
+	src/limiter.o \
 	src/ledger.o \
 	src/worker.o \
 	src/extension_events.o

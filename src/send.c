@@ -11,6 +11,7 @@
 #include "openrouter.h"
 
 #include "ledger.h"
+#include "limiter.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
 void
@@ -27,6 +28,8 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 	schedule->base_url = or_base_url;
 	schedule->ca_file = or_ca_file;
 	schedule->proxy = or_proxy;
+	/* pacing per key: server-wide when preloaded, else this session's */
+	schedule->pacer = &or_limiter_pacer;
 }
 
 /* what a finished request cost, into the usage ledger (ledger.c) */
