@@ -72,6 +72,8 @@ typedef struct LimiterEntry
 	int			concurrency_successes;
 	TimestampTz last_429;
 	TimestampTz last_cut;
+	bool		measuring;		/* a first 429: counting what the service allowed */
+	int			ok_measured;	/* successes since a second before it */
 	int64		second;			/* successes per second, this one and the last */
 	int			ok_this_second;
 	int			ok_last_second;
@@ -208,6 +210,21 @@ recent_successes(const LimiterEntry *e, TimestampTz now)
 	return e->ok_this_second + e->ok_last_second * (1.0 - elapsed);
 }
 
+/*
+ * The end of a measurement: the successes from a second before the first
+ * 429 until the pause ended are what the service allows in a second.
+ */
+static void
+end_measuring(LimiterEntry *e, TimestampTz now)
+{
+	if (!e->measuring || now < e->paused_until)
+		return;
+	e->measuring = false;
+	e->rate = Max(MIN_RATE, (e->ok_measured > 0 ? e->ok_measured : 1) * RATE_CUT);
+	e->next_start = now;
+	e->last_cut = now;
+}
+
 /* microseconds between starts; 0: no spacing */
 static int64
 spacing(const LimiterEntry *e, int requests_per_minute)
@@ -251,6 +268,7 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 	int64		gap;
 
 	relax(e, now);
+	end_measuring(e, now);
 	gap = spacing(e, h->requests_per_minute);
 	*wake = 0;
 	if (e->paused_until > now)
@@ -286,6 +304,7 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 	if (outcome == OR_PACE_SUCCESS)
 	{
 		e->ok_this_second++;
+		e->ok_measured++;
 		if (e->rate > 0)
 			e->rate += RATE_STEP;
 		if (e->concurrency > 0 && ++e->concurrency_successes >= e->concurrency)
@@ -300,16 +319,29 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 		bool		crowded = !named && (in_flight >= 2 || e->rate > 0);
 
 		e->rate_limited++;
+		elog(LOG, "LIMDBG 429 named=%d in_flight=%d rate=%.1f conc=%d retry_in=%ld", named, in_flight, e->rate, e->concurrency, (long)(retry_at? retry_at-now:0));
 		e->last_429 = now;
-		if (!crowded && retry_at > e->paused_until)
+		if ((!crowded || e->measuring) && retry_at > e->paused_until)
 			e->paused_until = retry_at;
+		if (crowded && e->rate <= 0 && !e->measuring)
+		{
+			/*
+			 * Unpaced until now: hold back every start until the retry time,
+			 * and count what the service allowed meanwhile (the answers in
+			 * flight arrive), from a second before this 429.
+			 */
+			e->measuring = true;
+			e->ok_measured = (int) recent_successes(e, now);
+			if (retry_at > e->paused_until)
+				e->paused_until = retry_at;
+		}
 		if (now - e->last_cut >= CUT_GUARD_USECS)
 		{
 			int			running = (e->concurrency > 0) ? Min(e->concurrency, in_flight) : in_flight;
 
 			e->concurrency = Max(1, running / 2);
 			e->concurrency_successes = 0;
-			if (crowded)
+			if (crowded && !e->measuring)
 			{
 				double		allowed = recent_successes(e, now);
 				double		base = e->rate;
@@ -319,6 +351,7 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 				else if (base <= 0)
 					base = 1.0;
 				e->rate = Max(MIN_RATE, base * RATE_CUT);
+				elog(LOG, "LIMDBG cut allowed=%.1f base=%.1f rate=%.1f in_flight=%d", allowed, base, e->rate, in_flight);
 				e->next_start = Max(e->next_start, now + (int64) (USECS_PER_SEC / e->rate));
 			}
 			e->last_cut = now;
