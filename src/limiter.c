@@ -17,9 +17,11 @@
  *	  last 429;
  *	- pauses: a 429 that names its wait (Retry-After, X-RateLimit-Reset),
  *	  or a lone one (backoff), holds back every start with the key until
- *	  the retry time; a 429 also halves the concurrency of every batch
- *	  with the key, grown back by successes and lifted 5 s after the last
- *	  429;
+ *	  the retry time;
+ *	- concurrency: a 429 naming no wait among concurrent requests also
+ *	  halves how many requests each batch with the key keeps in flight
+ *	  (at most once a second), grown back by successes and lifted 5 s
+ *	  after the last 429;
  *	- openrouter_rate_limits(): the table as a set of rows.
  *
  * It implements the scheduler's OrPacer (scheduler.h) and reads no
@@ -319,10 +321,7 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 		bool		crowded = !named && (in_flight >= 2 || e->rate > 0);
 
 		e->rate_limited++;
-		elog(LOG, "LIMDBG 429 named=%d in_flight=%d rate=%.1f conc=%d retry_in=%ld", named, in_flight, e->rate, e->concurrency, (long)(retry_at? retry_at-now:0));
 		e->last_429 = now;
-		if ((!crowded || e->measuring) && retry_at > e->paused_until)
-			e->paused_until = retry_at;
 		if (crowded && e->rate <= 0 && !e->measuring)
 		{
 			/*
@@ -332,16 +331,16 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 			 */
 			e->measuring = true;
 			e->ok_measured = (int) recent_successes(e, now);
-			if (retry_at > e->paused_until)
-				e->paused_until = retry_at;
 		}
-		if (now - e->last_cut >= CUT_GUARD_USECS)
+		if ((!crowded || e->measuring) && retry_at > e->paused_until)
+			e->paused_until = retry_at;
+		if (crowded && now - e->last_cut >= CUT_GUARD_USECS)
 		{
 			int			running = (e->concurrency > 0) ? Min(e->concurrency, in_flight) : in_flight;
 
 			e->concurrency = Max(1, running / 2);
 			e->concurrency_successes = 0;
-			if (crowded && !e->measuring)
+			if (!e->measuring)
 			{
 				double		allowed = recent_successes(e, now);
 				double		base = e->rate;
@@ -351,7 +350,6 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 				else if (base <= 0)
 					base = 1.0;
 				e->rate = Max(MIN_RATE, base * RATE_CUT);
-				elog(LOG, "LIMDBG cut allowed=%.1f base=%.1f rate=%.1f in_flight=%d", allowed, base, e->rate, in_flight);
 				e->next_start = Max(e->next_start, now + (int64) (USECS_PER_SEC / e->rate));
 			}
 			e->last_cut = now;
