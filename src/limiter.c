@@ -67,7 +67,8 @@ typedef struct LimiterEntry
 	Oid			role;			/* the role that last sent with it */
 	int			requests_per_minute;	/* of the last start; 0: none */
 	TimestampTz last_used;
-	TimestampTz next_start;		/* pacing: no start before this */
+	TimestampTz last_start;		/* requests_per_minute spaces starts from it */
+	TimestampTz next_start;		/* the adaptive rate's next start */
 	TimestampTz paused_until;	/* a 429's pause */
 	double		rate;			/* adaptive starts per second; 0: unpaced */
 	int			concurrency;	/* per batch after a 429; 0: no cap */
@@ -227,17 +228,20 @@ end_measuring(LimiterEntry *e, TimestampTz now)
 	e->last_cut = now;
 }
 
-/* microseconds between starts; 0: no spacing */
-static int64
-spacing(const LimiterEntry *e, int requests_per_minute)
+/*
+ * The earliest start: requests_per_minute after the last start, and the
+ * adaptive rate's next start.
+ */
+static TimestampTz
+start_gate(const LimiterEntry *e, int requests_per_minute)
 {
-	double		seconds = 0;
+	TimestampTz gate = 0;
 
-	if (requests_per_minute > 0)
-		seconds = 60.0 / requests_per_minute;
+	if (requests_per_minute > 0 && e->last_start != 0)
+		gate = e->last_start + (int64) (60.0 * USECS_PER_SEC / requests_per_minute);
 	if (e->rate > 0)
-		seconds = Max(seconds, 1.0 / e->rate);
-	return (int64) (seconds * USECS_PER_SEC);
+		gate = Max(gate, e->next_start);
+	return gate;
 }
 
 /* ---------- the pacer ---------- */
@@ -267,22 +271,28 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 	LimiterEntry *table = lock_table(LW_EXCLUSIVE);
 	LimiterEntry *e = find_entry(table, h, now);
 	bool		admitted = false;
-	int64		gap;
+	TimestampTz gate;
 
 	relax(e, now);
 	end_measuring(e, now);
-	gap = spacing(e, h->requests_per_minute);
+	gate = start_gate(e, h->requests_per_minute);
 	*wake = 0;
 	if (e->paused_until > now)
 		*wake = e->paused_until;
 	else if (e->concurrency > 0 && in_flight >= e->concurrency)
 		*wake = 0;				/* until one of the batch finishes */
-	else if (gap > 0 && e->next_start > now)
-		*wake = e->next_start;
+	else if (gate > now)
+		*wake = gate;
 	else
 	{
-		/* a late wake-up may catch up one interval, no more */
-		e->next_start = Max(e->next_start, now - gap) + gap;
+		if (e->rate > 0)
+		{
+			/* a late wake-up may catch up half an interval, no more */
+			int64		gap = (int64) (USECS_PER_SEC / e->rate);
+
+			e->next_start = Max(e->next_start, now - gap / 2) + gap;
+		}
+		e->last_start = now;
 		e->starts++;
 		e->role = h->role;
 		e->requests_per_minute = h->requests_per_minute;
