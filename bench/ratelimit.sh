@@ -25,18 +25,8 @@ LATENCY_MS=${BENCH_LATENCY:-20}
 CONCURRENCY=${BENCH_CONCURRENCY:-32}
 export OR_WORK=${OR_WORK:-/tmp/openrouter-bench} OR_STANDIN_NO_LOG=1 OR_PGPORT=${OR_PGPORT:-55434}
 export OR_STANDIN_PORT=${OR_STANDIN_PORT:-18451} OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18452}
-if [ -z "${BENCH_NO_SETUP:-}" ]; then
-	bash scripts/install-deps.sh
-	source test/lib.sh
-	trap or_teardown EXIT
-	or_build
-	or_setup_workdir
-	or_make_certificates
-	or_start_standin
-	or_start_cluster
-else
-	source test/lib.sh			# an environment already running (development)
-fi
+source test/lib.sh
+[ -n "${BENCH_NO_SETUP:-}" ] || or_bench_setup	# BENCH_NO_SETUP: one already running
 export PGOPTIONS="-c client_min_messages=warning"
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
