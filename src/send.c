@@ -4,6 +4,9 @@
  *		the statement, resolved here once and handed to the scheduler as an
  *		OrSchedule (scheduler.h).
  *
+ * The schedule's pacer is the limiter (limiter.c): one pace per API key, for
+ * the whole server when the library is preloaded.
+ *
  * This is the only file between the SQL entry points (chat.c, batch.c,
  * prefetch.c) and the network layer that reads settings or looks up a key;
  * the scheduler and the HTTP engine below it never do.
