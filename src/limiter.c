@@ -10,8 +10,10 @@
  *	  and background worker), else in the backend (one per session);
  *	- openrouter.requests_per_minute as the spacing of starts per key;
  *	- the adaptive rate: unpaced until a 429 that names no wait arrives
- *	  while requests were going out together; then starts are spaced at 90%
- *	  of the successes of the last second, growing again with every
+ *	  while requests were going out together; then every start with the
+ *	  key waits until the attempts in flight have come back, and starts are
+ *	  spaced at 90% of the successes from a second before the 429 until
+ *	  then, growing again with every
  *	  success (about 3% a second while the rate is used up), cut again by
  *	  a later 429 (at most once a second), forgotten a minute after the
  *	  last 429;
@@ -58,6 +60,8 @@
 #define RATE_CUT 0.9			/* of the successes of the last second */
 #define RATE_STEP 0.03			/* starts/s gained per success */
 #define MIN_RATE (1.0 / 60.0)	/* starts/s: one a minute */
+#define MEASURE_MAX_USECS (30 * USECS_PER_SEC)	/* a measurement's longest wait */
+#define MEASURE_POLL_USECS (20 * 1000)	/* how often a measurement is looked at */
 #define MAX_CONCURRENCY 256		/* openrouter.max_concurrency's maximum */
 
 typedef struct LimiterEntry
@@ -77,6 +81,8 @@ typedef struct LimiterEntry
 	TimestampTz last_cut;
 	bool		measuring;		/* a first 429: counting what the service allowed */
 	int			ok_measured;	/* successes since a second before it */
+	TimestampTz measuring_since;
+	int			outstanding;	/* attempts started and not yet finished */
 	int64		second;			/* successes per second, this one and the last */
 	int			ok_this_second;
 	int			ok_last_second;
@@ -214,13 +220,16 @@ recent_successes(const LimiterEntry *e, TimestampTz now)
 }
 
 /*
- * The end of a measurement: the successes from a second before the first
- * 429 until the pause ended are what the service allows in a second.
+ * The end of a measurement: once the pause is over and every attempt that
+ * was in flight has come back (or after MEASURE_MAX_USECS: a backend that
+ * exited mid-transfer never reports), the successes from a second before
+ * the first 429 until then are what the service allows in a second.
  */
 static void
 end_measuring(LimiterEntry *e, TimestampTz now)
 {
-	if (!e->measuring || now < e->paused_until)
+	if (!e->measuring || now < e->paused_until ||
+		(e->outstanding > 0 && now - e->measuring_since < MEASURE_MAX_USECS))
 		return;
 	e->measuring = false;
 	e->rate = Max(MIN_RATE, (e->ok_measured > 0 ? e->ok_measured : 1) * RATE_CUT);
@@ -279,6 +288,8 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 	*wake = 0;
 	if (e->paused_until > now)
 		*wake = e->paused_until;
+	else if (e->measuring)
+		*wake = now + MEASURE_POLL_USECS;	/* answers of other sessions to come */
 	else if (e->concurrency > 0 && in_flight >= e->concurrency)
 		*wake = 0;				/* until one of the batch finishes */
 	else if (gate > now)
@@ -294,6 +305,7 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 		}
 		e->last_start = now;
 		e->starts++;
+		e->outstanding++;
 		e->role = h->role;
 		e->requests_per_minute = h->requests_per_minute;
 		admitted = true;
@@ -313,6 +325,7 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 	LimiterEntry *e = find_entry(table, h, now);
 
 	roll_seconds(e, now);
+	e->outstanding = Max(0, e->outstanding - 1);
 	if (outcome == OR_PACE_SUCCESS)
 	{
 		e->ok_this_second++;
@@ -340,6 +353,7 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 			 * flight arrive), from a second before this 429.
 			 */
 			e->measuring = true;
+			e->measuring_since = now;
 			e->ok_measured = (int) recent_successes(e, now);
 		}
 		if ((!crowded || e->measuring) && retry_at > e->paused_until)

@@ -431,7 +431,11 @@ release_batch(Batch *b)
 		Transfer   *t = &b->transfers[i];
 
 		if (t->call != NULL)
+		{
 			or_http_release(t->call);
+			if (b->pace != NULL)
+				b->pacer->outcome(b->pace, OR_PACE_ABANDONED, false, 0, b->in_flight--);
+		}
 		t->call = NULL;
 		wipe_headers(t);
 	}

@@ -75,7 +75,8 @@ typedef enum OrPaceOutcome
 {
 	OR_PACE_SUCCESS,
 	OR_PACE_RATE_LIMITED,		/* HTTP 429 */
-	OR_PACE_FAILED				/* any other failure */
+	OR_PACE_FAILED,				/* any other failure */
+	OR_PACE_ABANDONED			/* stopped before it finished (an ERROR) */
 } OrPaceOutcome;
 
 /*
@@ -96,7 +97,8 @@ typedef struct OrPacer
 	bool		(*admit) (void *handle, int in_flight, TimestampTz *wake);
 
 	/*
-	 * An attempt finished.  named: the service said how long to wait;
+	 * An attempt finished (or was abandoned: then only in_flight is
+	 * meaningful).  named: the service said how long to wait;
 	 * retry_at: when this request will be tried again (0: never); in_flight:
 	 * the batch's attempts running, this one included.
 	 */

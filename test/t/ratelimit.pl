@@ -66,7 +66,7 @@ my $hi = q{'[{"role": "user", "content": "hi"}]'};
 
 # --- two sessions, one key, a server allowing 40 requests a second
 my $rate_key = "share-$run";
-my $batch = qq{SET openrouter.max_concurrency = 8;
+my $batch = qq{SET openrouter.max_concurrency = 4;
 	SET openrouter.max_retries = 20;
 	SET openrouter.max_retry_wait = '10s';
 	SELECT count(*) FILTER (WHERE r ? 'choices') FROM openrouter_chat_batch(array(
