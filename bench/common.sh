@@ -3,14 +3,8 @@
 # extension and a key, all stopped on exit; q (psql), now, ratio.
 export OR_WORK=${OR_WORK:-/tmp/openrouter-bench} OR_STANDIN_NO_LOG=1 OR_PGPORT=${OR_PGPORT:-55434}
 export OR_STANDIN_PORT=${OR_STANDIN_PORT:-18451} OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18452}
-bash scripts/install-deps.sh
 source test/lib.sh
-trap or_teardown EXIT
-or_build
-or_setup_workdir
-or_make_certificates
-or_start_standin
-or_start_cluster
+or_bench_setup
 export PGOPTIONS="-c client_min_messages=warning"
 
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }

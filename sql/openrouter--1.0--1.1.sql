@@ -617,3 +617,38 @@ AS 'MODULE_PATHNAME', 'openrouter_messages_with_parts'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 COMMENT ON FUNCTION openrouter_messages(text, jsonb[], text) IS
 $$Builds the messages of a one-question chat whose user message carries content parts: [{"role": "system", "content": system}, {"role": "user", "content": [{"type": "text", "text": prompt}, parts...]}] (no system message when system is NULL; NULL when prompt is NULL). Each part must be a JSON object with a "type" (make them with openrouter_content_part); NULL parts are left out.$$;
+
+-- ======================================================================
+-- Rate limits per key (limiter.c)
+-- ======================================================================
+
+-- What the limiter knows of each key: the server's when the library is
+-- preloaded, this session's otherwise.  A key is shown by a digest, never by
+-- any part of its text; a role sees the keys it sent with last, members of
+-- pg_read_all_stats (and superusers) see them all.
+CREATE FUNCTION openrouter_rate_limit_state(
+    OUT key_id text, OUT role regrole, OUT requests_per_minute integer,
+    OUT adaptive_per_minute double precision, OUT concurrency integer,
+    OUT paused_until timestamptz, OUT requests bigint, OUT rate_limited bigint,
+    OUT last_429 timestamptz, OUT last_used timestamptz)
+RETURNS SETOF record
+LANGUAGE C VOLATILE PARALLEL RESTRICTED
+AS 'MODULE_PATHNAME', 'openrouter_rate_limits';
+COMMENT ON FUNCTION openrouter_rate_limit_state() IS
+$$The state of the rate limiter, one row per API key; read it through the view openrouter_rate_limits.$$;
+
+CREATE VIEW openrouter_rate_limits AS
+SELECT * FROM openrouter_rate_limit_state();
+GRANT SELECT ON openrouter_rate_limits TO PUBLIC;
+COMMENT ON VIEW openrouter_rate_limits IS
+'How requests are paced, per API key: for the whole server when the library is in shared_preload_libraries, else for this session. A role sees the keys it sent with last; members of pg_read_all_stats see every key.';
+COMMENT ON COLUMN openrouter_rate_limits.key_id IS 'The first 16 hex digits of the SHA-256 digest of the key (the limiter keeps no part of the key itself).';
+COMMENT ON COLUMN openrouter_rate_limits.role IS 'The role that last sent a request with the key.';
+COMMENT ON COLUMN openrouter_rate_limits.requests_per_minute IS 'openrouter.requests_per_minute of the last request started with the key, NULL for none.';
+COMMENT ON COLUMN openrouter_rate_limits.adaptive_per_minute IS 'The pace found after 429s (requests per minute), NULL while unpaced.';
+COMMENT ON COLUMN openrouter_rate_limits.concurrency IS 'The most requests one statement keeps in flight with the key after a 429, NULL for openrouter.max_concurrency.';
+COMMENT ON COLUMN openrouter_rate_limits.paused_until IS 'No request starts with the key before this time (a 429 asked to wait), NULL when not paused.';
+COMMENT ON COLUMN openrouter_rate_limits.requests IS 'Attempts started with the key since the limiter took it in.';
+COMMENT ON COLUMN openrouter_rate_limits.rate_limited IS 'Attempts answered 429 since the limiter took the key in.';
+COMMENT ON COLUMN openrouter_rate_limits.last_429 IS 'When the last 429 arrived, NULL for never.';
+COMMENT ON COLUMN openrouter_rate_limits.last_used IS 'When a request with the key last started or finished.';

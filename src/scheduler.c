@@ -3,9 +3,10 @@
  *		Sending a batch of requests: how many at once, when, and how often.
  *
  * What it owns:
- *	- up to schedule->max_in_flight requests in flight at once, paced by
- *	  requests_per_minute; a 429 slows the whole batch down (a single call is
- *	  a batch of one: one code path);
+ *	- up to schedule->max_in_flight requests in flight at once, each attempt
+ *	  started when the schedule's pacer admits it (limiter.c: per key, for
+ *	  the whole server), which hears of every outcome (a single call is a
+ *	  batch of one: one code path);
  *	- retries of transient failures, honouring Retry-After and
  *	  X-RateLimit-Reset (a header, or the error body's metadata), else
  *	  exponential backoff with jitter, bounded by max_retries,
@@ -37,9 +38,6 @@
 #define BACKOFF_FIRST_MS 500.0
 #define BACKOFF_MAX_MS 30000.0
 #define MAX_HEADERS 8
-
-/* the last attempt this session started (requests_per_minute spans batches) */
-static TimestampTz last_start = 0;
 
 typedef enum TransferState
 {
@@ -74,9 +72,8 @@ typedef struct Batch
 	int			in_flight;
 	int			done;
 	int			max_in_flight;	/* the caller's limit */
-	int			limit;			/* current limit: halved on 429, regrown on success */
-	int			successes;		/* since the limit last changed */
-	TimestampTz paused_until;	/* after a 429, no attempt starts before this */
+	const OrPacer *pacer;		/* or NULL */
+	void	   *pace;			/* the pacer's handle, while open */
 	char	   *base_url;		/* without a trailing slash */
 	OrClassifyContext classify;
 	MemoryContext attempt_context;	/* what reading one answer allocates */
@@ -181,7 +178,6 @@ start_attempt(Batch *b, Transfer *t)
 	if (t->exchange->attempts++ == 0)
 		t->first_start = GetCurrentTimestamp();
 	b->in_flight++;
-	last_start = GetCurrentTimestamp();
 }
 
 /* ---------- when to retry ---------- */
@@ -295,34 +291,18 @@ retry_time(const Batch *b, const Transfer *t, OrFailure *failure, double delay_m
 	return retry_at;
 }
 
-/*
- * Rate limits are the whole batch's business: a 429 halves how many
- * requests may be in flight and holds back every new attempt until the
- * time the service named; successes grow the limit back one at a time.
- */
+/* tell the pacer what an attempt came to */
 static void
-adapt_to_outcome(Batch *b, const OrFailure *failure, TimestampTz retry_at)
+report_outcome(Batch *b, const OrFailure *failure, bool named, TimestampTz retry_at)
 {
-	if (failure == NULL)
-	{
-		if (b->limit < b->max_in_flight && ++b->successes >= b->limit)
-		{
-			b->limit++;
-			b->successes = 0;
-		}
+	OrPaceOutcome outcome = OR_PACE_SUCCESS;
+
+	if (b->pacer == NULL)
 		return;
-	}
-	if (failure->http_status == 429 || failure->sqlerrcode == or_http_errcode(429))
-	{
-		/* one cut per pause: a burst of 429s answered together halves once */
-		if (GetCurrentTimestamp() >= b->paused_until)
-		{
-			b->limit = Max(1, b->limit / 2);
-			b->successes = 0;
-		}
-		if (retry_at > b->paused_until)
-			b->paused_until = retry_at;
-	}
+	if (failure != NULL)
+		outcome = (failure->http_status == 429 || failure->sqlerrcode == or_http_errcode(429))
+			? OR_PACE_RATE_LIMITED : OR_PACE_FAILED;
+	b->pacer->outcome(b->pace, outcome, named, retry_at, b->in_flight);
 }
 
 /* ---------- finishing ---------- */
@@ -353,7 +333,7 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	Jsonb	   *result = NULL;
 	char	   *body_reset = NULL;
 	TimestampTz retry_at = 0;
-
+	double		asked_ms = -1;
 	MemoryContext batch_context;
 
 	/*
@@ -365,14 +345,17 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	failure = or_classify(http, t->exchange->request.endpoint, &b->classify,
 						  &result, &body_reset);
 	if (failure != NULL)
-		retry_at = retry_time(b, t, failure, service_delay_ms(http, body_reset));
+	{
+		asked_ms = service_delay_ms(http, body_reset);
+		retry_at = retry_time(b, t, failure, asked_ms);
+	}
 	MemoryContextSwitchTo(batch_context);
 	if (result != NULL)
 		result = memcpy(palloc(VARSIZE(result)), result, VARSIZE(result));
 	if (failure != NULL)
 		failure = or_failure_copy(failure);
 	MemoryContextReset(b->attempt_context);
-	adapt_to_outcome(b, failure, retry_at);
+	report_outcome(b, failure, asked_ms >= 0, retry_at);
 
 	t->call = NULL;
 	or_http_release(call);
@@ -418,25 +401,12 @@ collect_finished(Batch *b)
 
 /* ---------- the loop ---------- */
 
-/* earliest time a new attempt may start: rate limits and 429 pauses */
-static TimestampTz
-start_gate(const Batch *b)
-{
-	TimestampTz gate = b->paused_until;
-	int			rpm = b->schedule->requests_per_minute;
-
-	if (rpm > 0 && last_start != 0)
-	{
-		TimestampTz paced = last_start + (TimestampTz) (60.0 * USECS_PER_SEC / rpm);
-
-		gate = Max(gate, paced);
-	}
-	return gate;
-}
-
-/* the next transfer to start now (a due retry first), or NULL */
+/*
+ * The next transfer that could start now (a due retry first), or NULL; with
+ * take, it is taken off its list.  *wake gets the earliest retry time.
+ */
 static Transfer *
-next_to_start(Batch *b, TimestampTz now, TimestampTz *wake)
+next_to_start(Batch *b, TimestampTz now, TimestampTz *wake, bool take)
 {
 	for (int i = 0; i < b->n_retrying; i++)
 	{
@@ -444,14 +414,15 @@ next_to_start(Batch *b, TimestampTz now, TimestampTz *wake)
 
 		if (t->not_before <= now)
 		{
-			b->retrying[i] = b->retrying[--b->n_retrying];
+			if (take)
+				b->retrying[i] = b->retrying[--b->n_retrying];
 			return t;
 		}
 		if (*wake == 0 || t->not_before < *wake)
 			*wake = t->not_before;
 	}
 	if (b->next_fresh < b->count)
-		return &b->transfers[b->next_fresh++];
+		return take ? &b->transfers[b->next_fresh++] : &b->transfers[b->next_fresh];
 	return NULL;
 }
 
@@ -464,21 +435,18 @@ run_batch(Batch *b)
 		TimestampTz wake = 0;
 		bool		started = false;
 
-		while (b->in_flight < b->limit)
+		while (b->in_flight < b->max_in_flight &&
+			   next_to_start(b, now, &wake, false) != NULL)
 		{
-			TimestampTz gate = start_gate(b);
-			Transfer   *t;
+			TimestampTz gate = 0;
 
-			if (gate > now)
+			if (b->pacer != NULL && !b->pacer->admit(b->pace, b->in_flight, &gate))
 			{
-				if (b->next_fresh < b->count || b->n_retrying > 0)
+				if (gate != 0)
 					wake = (wake == 0) ? gate : Min(wake, gate);
 				break;
 			}
-			t = next_to_start(b, now, &wake);
-			if (t == NULL)
-				break;
-			start_attempt(b, t);
+			start_attempt(b, next_to_start(b, now, &wake, true));
 			started = true;
 		}
 		if (started)
@@ -498,11 +466,18 @@ release_batch(Batch *b)
 		Transfer   *t = &b->transfers[i];
 
 		if (t->call != NULL)
+		{
 			or_http_release(t->call);
+			if (b->pace != NULL)
+				b->pacer->outcome(b->pace, OR_PACE_ABANDONED, false, 0, b->in_flight--);
+		}
 		t->call = NULL;
 		wipe_headers(t);
 	}
 	or_http_release_all();
+	if (b->pace != NULL)
+		b->pacer->close(b->pace);
+	b->pace = NULL;
 }
 
 void
@@ -517,7 +492,8 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 	memset(&b, 0, sizeof(b));
 	b.schedule = schedule;
 	b.count = count;
-	b.max_in_flight = b.limit = Max(1, Min(schedule->max_in_flight, count));
+	b.max_in_flight = Max(1, Min(schedule->max_in_flight, count));
+	b.pacer = schedule->pacer;
 	base_len = strlen(schedule->base_url);
 	while (base_len > 0 && schedule->base_url[base_len - 1] == '/')
 		base_len--;
@@ -546,6 +522,8 @@ or_schedule_run(OrExchange **exchanges, int count, const OrSchedule *schedule)
 
 	PG_TRY();
 	{
+		if (b.pacer != NULL)
+			b.pace = b.pacer->open(schedule);
 		run_batch(&b);
 	}
 	PG_FINALLY();

@@ -11,6 +11,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 #include "failure.h"
@@ -69,6 +70,43 @@ typedef struct OrExchange
 
 struct OrSchedule;
 
+/* What one attempt came to, as a pacer sees it. */
+typedef enum OrPaceOutcome
+{
+	OR_PACE_SUCCESS,
+	OR_PACE_RATE_LIMITED,		/* HTTP 429 */
+	OR_PACE_FAILED,				/* any other failure */
+	OR_PACE_ABANDONED			/* stopped before it finished (an ERROR) */
+} OrPaceOutcome;
+
+/*
+ * Who decides when an attempt may start beyond max_in_flight (limiter.c,
+ * chosen by send.c).  The scheduler calls open() once per batch, admit()
+ * before every attempt, outcome() after every attempt, and close() on every
+ * path; the handle is the pacer's own.
+ */
+typedef struct OrPacer
+{
+	void	   *(*open) (const struct OrSchedule *schedule);
+
+	/*
+	 * May an attempt start now, with in_flight of the batch's already
+	 * running?  true counts it as started; false: ask again at *wake (0: once
+	 * an attempt of the batch has finished).
+	 */
+	bool		(*admit) (void *handle, int in_flight, TimestampTz *wake);
+
+	/*
+	 * An attempt finished (or was abandoned: then only in_flight is
+	 * meaningful).  named: the service said how long to wait;
+	 * retry_at: when this request will be tried again (0: never); in_flight:
+	 * the batch's attempts running, this one included.
+	 */
+	void		(*outcome) (void *handle, OrPaceOutcome outcome, bool named,
+							TimestampTz retry_at, int in_flight);
+	void		(*close) (void *handle);
+} OrPacer;
+
 /*
  * Called once per exchange as soon as its outcome (result or failure) is
  * final, before a failure is raised: what the caller must know of every
@@ -80,7 +118,7 @@ typedef void (*OrExchangeDone) (const OrExchange *exchange, void *arg);
 typedef struct OrSchedule
 {
 	int			max_in_flight;	/* requests in flight at once (>= 1) */
-	int			requests_per_minute;	/* spacing of starts; 0: none */
+	int			requests_per_minute;	/* for the pacer: spacing of starts; 0: none */
 	int			max_retries;	/* further attempts after the first */
 	int			max_retry_wait_ms;	/* longest wait before a retry */
 	int			timeout_ms;		/* one attempt */
@@ -90,6 +128,7 @@ typedef struct OrSchedule
 	const char *ca_file;		/* or NULL */
 	const char *proxy;			/* or NULL */
 	OrClientConfig client;
+	const OrPacer *pacer;		/* or NULL: no pacing beyond max_in_flight */
 	OrExchangeDone on_done;		/* or NULL */
 	void	   *on_done_arg;
 } OrSchedule;

@@ -4,6 +4,9 @@
  *		the statement, resolved here once and handed to the scheduler as an
  *		OrSchedule (scheduler.h).
  *
+ * The schedule's pacer is the limiter (limiter.c): one pace per API key, for
+ * the whole server when the library is preloaded.
+ *
  * This is the only file between the SQL entry points (chat.c, batch.c,
  * prefetch.c) and the network layer that reads settings or looks up a key;
  * the scheduler and the HTTP engine below it never do.
@@ -12,6 +15,7 @@
 
 #include "ledger.h"
 #include "progress.h"
+#include "limiter.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
 void
@@ -28,6 +32,8 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 	schedule->base_url = or_base_url;
 	schedule->ca_file = or_ca_file;
 	schedule->proxy = or_proxy;
+	/* pacing per key: server-wide when preloaded, else this session's */
+	schedule->pacer = &or_limiter_pacer;
 }
 
 /* what a finished request cost, into the usage ledger (ledger.c) */

@@ -12,6 +12,9 @@
  * calls or_require_shared_state(), which says so with a hint naming the
  * setting.
  *
+ * The rate limiter's table (limiter.c) is requested and attached from the
+ * same hooks, in an area and under a lock of its own.
+ *
  * Rules kept here: every field is read and written under the one LWLock;
  * nothing here knows what the workers do.
  */
@@ -21,6 +24,7 @@
 #include "storage/ipc.h"
 #include "storage/shmem.h"
 
+#include "limiter.h"
 #include "shared_state.h"
 
 OrSharedState *or_shared = NULL;
@@ -42,6 +46,7 @@ request_shared_state(void)
 		previous_shmem_request_hook();
 	RequestAddinShmemSpace(shared_state_size());
 	RequestNamedLWLockTranche("openrouter", 1);
+	or_limiter_shmem_request();
 }
 
 static void
@@ -60,6 +65,7 @@ attach_shared_state(void)
 		or_shared->lock = &(GetNamedLWLockTranche("openrouter"))->lock;
 		or_shared->n_spool_writers = MaxBackends + 1;
 	}
+	or_limiter_shmem_attach();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -132,6 +132,18 @@ or_stop_cluster() {
 	return 0
 }
 
+# a benchmark's environment: dependencies, the build, a fresh stand-in and
+# cluster, all stopped when the calling script exits
+or_bench_setup() {
+	bash "$OR_ROOT/scripts/install-deps.sh"
+	trap or_teardown EXIT
+	or_build
+	or_setup_workdir
+	or_make_certificates
+	or_start_standin
+	or_start_cluster
+}
+
 or_teardown() {
 	or_stop_cluster
 	or_stop_standin

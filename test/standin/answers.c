@@ -440,6 +440,21 @@ stats_content(bool reset)
 	return str;
 }
 
+/* ratelimit_stats: {"allowed", "limited"} of the key's rate limit */
+static json_object *
+ratelimit_stats_content(const char *key)
+{
+	struct rate_counts c = counters_rate_counts(key);
+	json_object *o = json_object_new_object();
+	json_object *str;
+
+	json_object_object_add(o, "allowed", json_object_new_int64(c.allowed));
+	json_object_object_add(o, "limited", json_object_new_int64(c.limited));
+	str = json_object_new_string(json_text(o));
+	json_object_put(o);
+	return str;
+}
+
 static json_object *
 echo_content(const struct chat_request *req)
 {
@@ -477,6 +492,8 @@ content_choice(const struct chat_request *req, const struct directives *d,
 
 	if (d->stats || d->stats_reset)
 		content = stats_content(d->stats_reset);
+	else if (d->ratelimit_stats)
+		content = ratelimit_stats_content(d->key ? d->key : req->model);
 	else if (d->echo)
 		content = echo_content(req);
 	else if (d->big >= 0)

@@ -41,6 +41,8 @@ static const struct dspec specs[] = {
 	{"stats_reset", D_FLAG, F(stats_reset), 0, 0, 0},
 	{"big", D_INT, F(big), 0, 1000000000LL, 0},
 	{"tool_calls", D_STR, F(tool_calls), 0, 0, 0},
+	{"ratelimit", D_INT, F(ratelimit), 1, 1000000LL, 0},
+	{"ratelimit_stats", D_FLAG, F(ratelimit_stats), 0, 0, 0},
 	{"latency", D_INT, F(latency_ms), 0, 3600000LL, 0},
 	{"hang", D_FLAG, F(hang), 0, 0, 0},
 	{"status", D_INT, F(status), 200, 599, 0},
@@ -73,6 +75,7 @@ directives_init(struct directives *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->big = -1;
+	d->ratelimit = -1;
 	d->error_bytes = -1;
 	d->latency_ms = -1;
 	d->retry_after = -1;

@@ -397,6 +397,17 @@ wait_for_client(struct MHD_Connection *conn, long long ms)
 
 /* ---- the chat route -------------------------------------------------------- */
 
+/* The request's Authorization header, "" when it has none. */
+static const char *
+bearer_token(const struct chat_request *req)
+{
+	json_object *auth;
+
+	if (json_object_object_get_ex(req->headers, "authorization", &auth))
+		return json_object_get_string(auth);
+	return "";
+}
+
 static enum MHD_Result
 handle_chat(struct MHD_Connection *conn, struct req_ctx *ctx,
 			const struct chat_request *req)
@@ -412,7 +423,14 @@ handle_chat(struct MHD_Connection *conn, struct req_ctx *ctx,
 		return send_json(conn, 400, answer_error_json(400, err));
 	}
 	directives_apply_times(&d, req->model);
-	if (!d.stats && !d.stats_reset)
+	if (d.ratelimit > 0 && !d.ratelimit_stats &&
+		!counters_rate_take(d.key ? d.key : req->model, bearer_token(req), d.ratelimit))
+	{
+		d.status = 429;			/* at once, whatever else was asked */
+		d.latency_ms = -1;
+		d.hang = false;
+	}
+	if (!d.stats && !d.stats_reset && !d.ratelimit_stats)
 	{
 		counters_in_flight_enter();
 		ctx->in_flight = true;

@@ -356,6 +356,22 @@ post 'standin/latency=5000' --max-time 0.3
 sleep 0.2
 check "latency: disconnect noticed early" "$(jq .in_flight <<<"$(stats)")" "0"
 
+# ---- ratelimit ---------------------------------------------------------------------
+RL="standin/ratelimit=3;key=rl-$$"
+codes=""
+for i in 1 2 3; do post "$RL"; codes="$codes$CODE "; done
+post "$RL;latency=5000" --max-time 1
+codes="$codes$CODE "
+check "ratelimit: a burst of R, then 429 at once (no latency)" "$codes" "200 200 200 429 "
+check "ratelimit: the 429 names no wait" "$(header Retry-After)|$(field .error.code)" "|429"
+post "$RL" -H 'Authorization: Bearer sk-or-v1-other-key'
+check "ratelimit: another bearer token has a bucket of its own" "$CODE" "200"
+sleep 0.4
+post "$RL"
+check "ratelimit: refilled at R per second" "$CODE" "200"
+post "standin/ratelimit_stats;key=rl-$$"
+check "ratelimit_stats: answers of the key's buckets" "$(content | jq -c .)" '{"allowed":5,"limited":1}'
+
 # ---- log --------------------------------------------------------------------------
 LINE=$(grep -F '"x-title":"Self Test"' "$TMP/requests.log" | head -1)
 check "log: one JSON line with method, lowercased headers, parsed body" \

@@ -74,6 +74,8 @@ struct directives
 	bool		misfit;			/* structured output that does not fit */
 	bool		misfit_json;	/* structured output that is not JSON */
 	long long	context;		/* 0: not given, else a context window */
+	long long	ratelimit;		/* requests/s allowed per key and token; -1: none */
+	bool		ratelimit_stats;	/* content: the rate limit's counts for key */
 
 	/* failure directives (limited by times=/key=) */
 	long long	latency_ms;		/* -1: not given */
@@ -126,6 +128,16 @@ void		counters_in_flight_leave(void);
 struct stats_snapshot counters_stats(bool reset_max);
 /* Increment the counter of key, return its new value (1 for the first). */
 long long	counters_key_hit(const char *key);
+/* The rate limit of "ratelimit=R": a token bucket of R tokens refilled at R
+ * per second, one per key and bearer token.  Takes a token; false: none. */
+bool		counters_rate_take(const char *key, const char *token, long long per_second);
+struct rate_counts
+{
+	long long	allowed;
+	long long	limited;
+};
+/* What the buckets of key answered so far, over every token. */
+struct rate_counts counters_rate_counts(const char *key);
 /* Next generation number (1, 2, ...). */
 long long	counters_next_generation(void);
 
