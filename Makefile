@@ -41,7 +41,8 @@ OBJS = \
 	src/worker.o \
 	src/extension_events.o \
 	src/database_commands.o \
-	src/progress.o
+	src/progress.o \
+	src/progress_board.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one
 # upgrade script per release after it.  CREATE EXTENSION installs 1.0 and

@@ -652,3 +652,41 @@ COMMENT ON COLUMN openrouter_rate_limits.requests IS 'Attempts started with the 
 COMMENT ON COLUMN openrouter_rate_limits.rate_limited IS 'Attempts answered 429 since the limiter took the key in.';
 COMMENT ON COLUMN openrouter_rate_limits.last_429 IS 'When the last 429 arrived, NULL for never.';
 COMMENT ON COLUMN openrouter_rate_limits.last_used IS 'When a request with the key last started or finished.';
+
+-- ======================================================================
+-- Long operations, seen from another session (progress_board.c)
+-- ======================================================================
+
+CREATE FUNCTION openrouter_progress_state(
+    OUT pid integer, OUT database oid, OUT role oid, OUT operation text, OUT unit text,
+    OUT done bigint, OUT total bigint, OUT errors bigint, OUT started timestamptz,
+    OUT rate double precision, OUT seconds_left double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'openrouter_progress'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_progress_state() IS
+$$The long operations in progress (backfills, computed columns over many rows, batches) that the current role may see; read it through the view openrouter_progress. Needs shared_preload_libraries = 'openrouter'.$$;
+
+CREATE VIEW openrouter_progress AS
+SELECT p.pid, d.datname AS database, p.role::regrole AS role, p.operation, p.unit,
+       p.done, p.total, p.errors,
+       CASE WHEN p.total > 0 THEN pg_catalog.round(100.0 * p.done / p.total, 1) END AS percent,
+       p.started, pg_catalog.round(p.rate::numeric, 1) AS rate,
+       pg_catalog.round(p.seconds_left::numeric) AS seconds_left
+FROM openrouter_progress_state() p
+LEFT JOIN pg_catalog.pg_database d ON d.oid = p.database;
+GRANT SELECT ON openrouter_progress TO PUBLIC;
+COMMENT ON VIEW openrouter_progress IS
+'Long operations in progress in any session, as pg_stat_progress_* views show maintenance commands: a backfill, a computed column over many rows, a batch. A role sees its own; members of pg_read_all_stats see all. Needs shared_preload_libraries = ''openrouter''.';
+COMMENT ON COLUMN openrouter_progress.pid IS 'The backend running the operation (pg_stat_activity.pid).';
+COMMENT ON COLUMN openrouter_progress.database IS 'Its database.';
+COMMENT ON COLUMN openrouter_progress.role IS 'The role running it.';
+COMMENT ON COLUMN openrouter_progress.operation IS 'What it is, e.g. openrouter_backfill of a table''s column, computing a column, openrouter_chat_batch.';
+COMMENT ON COLUMN openrouter_progress.unit IS 'What done and total count: rows or requests.';
+COMMENT ON COLUMN openrouter_progress.done IS 'Items finished so far.';
+COMMENT ON COLUMN openrouter_progress.total IS 'Items in all.';
+COMMENT ON COLUMN openrouter_progress.errors IS 'Of the finished items, those that failed.';
+COMMENT ON COLUMN openrouter_progress.percent IS 'done of total, in percent.';
+COMMENT ON COLUMN openrouter_progress.started IS 'When the operation started.';
+COMMENT ON COLUMN openrouter_progress.rate IS 'Items finished per second since it started.';
+COMMENT ON COLUMN openrouter_progress.seconds_left IS 'At that rate, the seconds left (NULL until an item is done).';

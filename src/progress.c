@@ -16,9 +16,11 @@
  * - One operation of a backend reports at a time: one started while another
  *   is reporting (a computed column recomputed for a backfill's chunk, say)
  *   stays silent, and the outer one counts.
- * It sends NOTICEs only; it reads no setting and touches no shared state.
+ * It reads no setting; the outermost operation is also published for other
+ * sessions to see (progress_board.c, the view openrouter_progress).
  */
 #include "progress.h"
+#include "progress_board.h"
 
 #include <math.h>
 
@@ -32,8 +34,11 @@ static int	reporting_level = 0;
 static void
 forget_on_abort(XactEvent event, void *arg)
 {
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+	if ((event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT) && reporting != NULL)
+	{
 		reporting = NULL;
+		or_progress_board_clear();
+	}
 }
 
 static void
@@ -42,7 +47,10 @@ forget_on_subabort(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB && reporting != NULL &&
 		reporting_level >= GetCurrentTransactionNestLevel())
+	{
 		reporting = NULL;
+		or_progress_board_clear();
+	}
 }
 
 static void
@@ -86,6 +94,7 @@ or_progress_start(OrProgress *progress, const char *what, const char *unit,
 		}
 		reporting = progress;
 		reporting_level = GetCurrentTransactionNestLevel();
+		or_progress_board_publish(what, unit, total, progress->started);
 	}
 }
 
@@ -98,6 +107,7 @@ or_progress_add(OrProgress *progress, uint64 done, uint64 errors)
 	progress->errors += errors;
 	if (!progress->active)
 		return;
+	or_progress_board_update(progress->done, progress->errors);
 	now = GetCurrentTimestamp();
 	if (progress->done >= progress->total)
 		return;					/* the end is or_progress_finish's */
@@ -115,7 +125,10 @@ or_progress_finish(OrProgress *progress)
 	report(progress, GetCurrentTimestamp());
 	progress->active = false;
 	if (reporting == progress)
+	{
 		reporting = NULL;
+		or_progress_board_clear();
+	}
 }
 
 void

@@ -12,7 +12,8 @@
  * calls or_require_shared_state(), which says so with a hint naming the
  * setting.
  *
- * The rate limiter's table (limiter.c) is requested and attached from the
+ * The rate limiter's table (limiter.c) and the board of operations in
+ * progress (progress_board.c) are requested and attached from the
  * same hooks, in an area and under a lock of its own.
  *
  * Rules kept here: every field is read and written under the one LWLock;
@@ -25,6 +26,7 @@
 #include "storage/shmem.h"
 
 #include "limiter.h"
+#include "progress_board.h"
 #include "shared_state.h"
 
 OrSharedState *or_shared = NULL;
@@ -47,6 +49,7 @@ request_shared_state(void)
 	RequestAddinShmemSpace(shared_state_size());
 	RequestNamedLWLockTranche("openrouter", 1);
 	or_limiter_shmem_request();
+	or_progress_board_shmem_request();
 }
 
 static void
@@ -66,6 +69,7 @@ attach_shared_state(void)
 		or_shared->n_spool_writers = MaxBackends + 1;
 	}
 	or_limiter_shmem_attach();
+	or_progress_board_shmem_attach();
 	LWLockRelease(AddinShmemInitLock);
 }
 

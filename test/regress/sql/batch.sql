@@ -68,11 +68,14 @@ SELECT clock_timestamp() - :'t0'::timestamptz >= interval '500 ms' AS paced;
 RESET openrouter.requests_per_minute;
 
 -- a batch carries on through 429s: every request still gets its answer
+-- (with a key of its own: 429s slow every session using a key down)
+SET openrouter.api_key = 'sk-or-v1-regression-throttled';
 SELECT count(*) FILTER (WHERE r ? 'choices') AS answered, count(*) FILTER (WHERE r ? 'error') AS failed
 FROM openrouter_chat_batch(array(
   SELECT jsonb_build_object('messages', openrouter_messages('q' || i),
                             'model', 'standin/status=429;retry_after=0;times=3;key=b429-' || :'run')
   FROM generate_series(1, 12) AS i)) AS r;
+RESET openrouter.api_key;
 
 -- openrouter_prefetch: a row-at-a-time UPDATE whose calls all went out together
 CREATE TEMP TABLE prompts (id int PRIMARY KEY, prompt text, answer text);

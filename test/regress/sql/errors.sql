@@ -1,4 +1,6 @@
 -- Every failure is a typed error: SQLSTATE class OR (see README, "Errors").
+-- (429s slow every session using a key down: this test provokes them with a key of its own)
+SET openrouter.api_key = 'sk-or-v1-regression-throttled';
 \set hi '[{"role": "user", "content": "hi"}]'
 SET openrouter.max_retries = 0;
 
@@ -50,3 +52,4 @@ BEGIN
 EXCEPTION WHEN SQLSTATE 'OR000' THEN
   RAISE NOTICE 'caught % as an openrouter failure', SQLSTATE;
 END $$;
+RESET openrouter.api_key;

@@ -1,4 +1,6 @@
 -- on_error => 'ignore': failures become {"error": ...} values, so a batch carries on.
+-- (429s slow every session using a key down: this test provokes them with a key of its own)
+SET openrouter.api_key = 'sk-or-v1-regression-throttled';
 \set hi '[{"role": "user", "content": "hi"}]'
 SET openrouter.max_retries = 0;
 
@@ -31,3 +33,4 @@ FROM questions ORDER BY id;
 -- with the default on_error => 'abort' the first failure fails the statement
 UPDATE questions SET response = openrouter_chat(
   jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'question ' || id)), model);
+RESET openrouter.api_key;

@@ -1,4 +1,6 @@
 -- Retries: transient failures are tried again, others never.
+-- (429s slow every session using a key down: this test provokes them with a key of its own)
+SET openrouter.api_key = 'sk-or-v1-regression-throttled';
 \set hi '[{"role": "user", "content": "hi"}]'
 -- the stand-in counts failures per key: make this run's keys unique
 SELECT 'run' || (random() * 1e9)::bigint AS run \gset
@@ -71,3 +73,4 @@ RESET statement_timeout;
 SET openrouter.max_retries = 0;
 SELECT openrouter_chat(:'hi', 'standin/status=503;retry_after=0', on_error => 'ignore')->'error'->'attempts' AS attempts;
 RESET openrouter.max_retries;
+RESET openrouter.api_key;

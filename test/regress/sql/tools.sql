@@ -384,6 +384,7 @@ FROM (VALUES
   ('empty tool_calls', '{"choices": [{"message": {"role": "assistant", "content": "", "tool_calls": []}}]}'),
   ('no choices', '{"choices": []}'),
   ('not even choices', '{}')) AS r(what, response);
+SET openrouter.api_key = 'sk-or-v1-regression-throttled';   -- its 429 slows only this key
 SELECT what, openrouter_invoke_tools(openrouter_tools('stock_price(text)', 'weather(text)'), response, on_error => 'ignore') AS ignored,
        (failure(format('SELECT openrouter_invoke_tools(openrouter_tools(''stock_price(text)'', ''weather(text)''), %L)', response))).*
 FROM (VALUES
@@ -392,6 +393,7 @@ FROM (VALUES
   ('OpenRouter''s error body', '{"error": {"code": 502, "message": "Provider returned error"}}'),
   ('choices not an array', '{"choices": {}}'),
   ('tool_calls not an array', '{"choices": [{"message": {"tool_calls": "calculator"}}]}')) AS r(what, response);
+RESET openrouter.api_key;
 RESET openrouter.max_retries;
 
 --
