@@ -20,3 +20,6 @@ SELECT count(*) AS rows_seen FROM openrouter_spend;
 SELECT count(*) FROM openrouter_usage_log;
 RESET ROLE;
 DROP ROLE regress_ledger_reader;
+
+-- the README's progress query (no operation is running now)
+SELECT pid, operation, done, total, percent, errors, rate, seconds_left FROM openrouter_progress;
