@@ -28,6 +28,7 @@ OBJS = \
 	src/tool_messages.o \
 	src/shared_state.o \
 	src/ledger.o \
+	src/response_cache.o \
 	src/worker.o \
 	src/extension_events.o
 

@@ -8,7 +8,7 @@
  * first request.  Loaded at server start (shared_preload_libraries), it also
  * claims its shared memory (shared_state.c) and registers its background
  * workers (worker.c), which what lives outside a caller's transaction needs:
- * the usage ledger (ledger.c).
+ * the usage ledger (ledger.c) and the response cache (response_cache.c).
  */
 #include "postgres.h"
 
@@ -17,6 +17,7 @@
 
 #include "openrouter.h"
 #include "prefetch.h"
+#include "response_cache.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -31,6 +32,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		or_shared_state_install_hooks();
+		or_response_cache_install_hooks();
 		or_register_launcher();
 	}
 	or_prefetch_init();

@@ -11,6 +11,7 @@
 #include "openrouter.h"
 
 #include "ledger.h"
+#include "response_cache.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
 void
@@ -53,6 +54,8 @@ record_usage(const OrExchange *exchange, void *arg)
 /*
  * Send a batch with the settings of the moment and the statement's key;
  * each request is recorded in the usage ledger as soon as it is done.
+ * What the response cache holds is answered from it and not sent (the
+ * array is then reordered: callers keep their own pointers).
  */
 void
 or_send(OrExchange **exchanges, int count, int max_in_flight)
@@ -65,5 +68,7 @@ or_send(OrExchange **exchanges, int count, int max_in_flight)
 	schedule.client = *or_statement_client_config();
 	if (or_ledger_active())
 		schedule.on_done = record_usage;
-	or_schedule_run(exchanges, count, &schedule);
+	count = or_response_cache_answer(exchanges, count, &schedule);
+	if (count > 0)
+		or_schedule_run(exchanges, count, &schedule);
 }
