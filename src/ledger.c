@@ -267,13 +267,28 @@ open_spool(void)
 }
 
 /*
- * Append one record of the given kind to this backend's spool file, in one
- * write(2), and wake the worker.  Returns false when it could not be
- * written (one WARNING per session says so); else *position, when given,
- * says where it is (for or_spool_read).  Never raises an ERROR.
+ * Where this backend's next record will be (opening its spool file if need
+ * be): a caller that indexes its records learns the position before the
+ * worker can see the record.  False when nothing can be spooled.
  */
 bool
-or_spool_append(uint32 magic, const StringInfo payload, OrSpoolPosition *position)
+or_spool_next_position(OrSpoolPosition *position)
+{
+	if (!or_spool_active() || !open_spool())
+		return false;
+	position->pid = MyProcPid;
+	position->session_start = MyStartTimestamp;
+	position->offset = spool_end;
+	return true;
+}
+
+/*
+ * Append one record of the given kind to this backend's spool file, in one
+ * write(2), and wake the worker.  Returns false when it could not be
+ * written (one WARNING per session says so).  Never raises an ERROR.
+ */
+bool
+or_spool_append(uint32 magic, const StringInfo payload)
 {
 	SpoolRecordHeader header;
 	struct iovec iov[2];
@@ -299,12 +314,6 @@ or_spool_append(uint32 magic, const StringInfo payload, OrSpoolPosition *positio
 			errno = ENOSPC;
 		spool_warning("write to");
 		return false;
-	}
-	if (position != NULL)
-	{
-		position->pid = MyProcPid;
-		position->session_start = MyStartTimestamp;
-		position->offset = spool_end;
 	}
 	spool_end += written;
 
@@ -398,7 +407,7 @@ or_ledger_write(const OrUsageRecord *record)
 	or_spool_append_string(&buf, record->provider);
 	or_spool_append_string(&buf, record->generation_id);
 	or_spool_append_string(&buf, record->cost);
-	(void) or_spool_append(RECORD_MAGIC, &buf, NULL);
+	(void) or_spool_append(RECORD_MAGIC, &buf);
 	pfree(buf.data);
 }
 

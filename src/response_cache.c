@@ -151,6 +151,8 @@ static void ingest_begin(void);
 static void ingest_record(const char *payload, uint32 length,
 						  const OrSpoolPosition *position);
 static void ingest_committed(void);
+static bool same_position(const OrSpoolPosition *a, const OrSpoolPosition *b);
+static void forget_pending(PendingEntry *entry);
 
 static const OrSpoolKind cache_record_kind = {
 	CACHE_RECORD_MAGIC, ingest_begin, ingest_record, ingest_committed
@@ -423,20 +425,54 @@ record_hit(const OrExchange *exchange)
 	or_ledger_write(&record);
 }
 
+/*
+ * Index an answer's spool record (before it is written: the worker may move
+ * it as soon as it is), or with forget, take it out again (a failed write).
+ */
+static void
+index_spooled(const CacheRecordFixed *fixed, const OrSpoolPosition *position, bool forget)
+{
+	PendingEntry *entry;
+	bool		found;
+
+	LWLockAcquire(pending_index->lock, LW_EXCLUSIVE);
+	if (forget)
+	{
+		entry = hash_search(pending, &fixed->fingerprint, HASH_FIND, NULL);
+		if (entry != NULL && same_position(&entry->position, position))
+			forget_pending(entry);
+	}
+	else
+	{
+		entry = pending_index->count < PENDING_MAX ?
+			hash_search(pending, &fixed->fingerprint, HASH_ENTER_NULL, &found) :
+			hash_search(pending, &fixed->fingerprint, HASH_FIND, &found);
+		if (entry != NULL)
+		{
+			if (!found)
+				pending_index->count++;
+			entry->role_id = fixed->role_id;
+			entry->created_at = fixed->created_at;
+			entry->position = *position;
+		}
+	}
+	LWLockRelease(pending_index->lock);
+}
+
 /* keep an answer that arrived: spool it, and index it until it is moved */
 static void
 keep_answer(const OrExchange *exchange, void *arg)
 {
 	KeepAnswers *keep = arg;
+	OrSpoolPosition position;
 
 	if (exchange->result != NULL && exchange->request.body != NULL &&
 		VARSIZE(exchange->result) < OR_SPOOL_MAX_PAYLOAD - 1024 &&
-		(exchange->request.model == NULL ||
-		 strlen(exchange->request.model) < 1024))
+		(exchange->request.model == NULL || strlen(exchange->request.model) < 1024) &&
+		or_spool_next_position(&position))
 	{
 		CacheRecordFixed fixed;
 		StringInfoData buf;
-		OrSpoolPosition position;
 
 		memset(&fixed, 0, sizeof(fixed));
 		fingerprint_of(&exchange->request, keep->role_id, keep->role_name, &fixed.fingerprint);
@@ -445,25 +481,9 @@ keep_answer(const OrExchange *exchange, void *arg)
 		fixed.created_at = GetCurrentTimestamp();
 		initStringInfo(&buf);
 		encode_record(&fixed, exchange->request.model, exchange->result, &buf);
-		if (or_spool_append(CACHE_RECORD_MAGIC, &buf, &position))
-		{
-			PendingEntry *entry;
-			bool		found;
-
-			LWLockAcquire(pending_index->lock, LW_EXCLUSIVE);
-			entry = pending_index->count < PENDING_MAX ?
-				hash_search(pending, &fixed.fingerprint, HASH_ENTER_NULL, &found) :
-				hash_search(pending, &fixed.fingerprint, HASH_FIND, &found);
-			if (entry != NULL)
-			{
-				if (!found)
-					pending_index->count++;
-				entry->role_id = fixed.role_id;
-				entry->created_at = fixed.created_at;
-				entry->position = position;
-			}
-			LWLockRelease(pending_index->lock);
-		}
+		index_spooled(&fixed, &position, false);
+		if (!or_spool_append(CACHE_RECORD_MAGIC, &buf))
+			index_spooled(&fixed, &position, true);
 		pfree(buf.data);
 	}
 	if (keep->next != NULL)
