@@ -670,9 +670,13 @@ ingest_committed(void)
 	MemoryContextReset(ingest_context);
 }
 
-/* forget the index entries of a role (InvalidOid: of all), or the stale ones */
+/*
+ * Forget the index entries of a role (or of all), or the stale ones; returns
+ * how many were forgotten, not counting those whose fingerprint is in
+ * "counted" (answers already counted as removed from the table).
+ */
 static int64
-forget_pending_entries(Oid role_id, bool all, TimestampTz stale_before)
+forget_pending_entries(Oid role_id, bool all, TimestampTz stale_before, HTAB *counted)
 {
 	HASH_SEQ_STATUS status;
 	PendingEntry *entry;
@@ -686,8 +690,9 @@ forget_pending_entries(Oid role_id, bool all, TimestampTz stale_before)
 	{
 		if (all || entry->role_id == role_id || entry->created_at < stale_before)
 		{
+			if (counted == NULL || hash_search(counted, &entry->fingerprint, HASH_FIND, NULL) == NULL)
+				forgotten++;
 			forget_pending(entry);
-			forgotten++;
 		}
 	}
 	LWLockRelease(pending_index->lock);
@@ -706,7 +711,8 @@ or_response_cache_expire(void)
 	int64		removed = 0;
 
 	(void) forget_pending_entries(InvalidOid, false,
-								  TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -PENDING_STALE_MS));
+								  TimestampTzPlusMilliseconds(GetCurrentTimestamp(), -PENDING_STALE_MS),
+								  NULL);
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
@@ -776,6 +782,9 @@ openrouter_cache_clear(PG_FUNCTION_ARGS)
 	int64		removed = 0;
 	Oid			argtypes[1] = {OIDOID};
 	Datum		args[1];
+	HASHCTL		ctl;
+	HTAB	   *deleted;
+	MemoryContext caller_context = CurrentMemoryContext;
 
 	if (all && !superuser())
 		ereport(ERROR,
@@ -798,10 +807,25 @@ openrouter_cache_clear(PG_FUNCTION_ARGS)
 						   SECURITY_RESTRICTED_OPERATION);
 	args[0] = ObjectIdGetDatum(all ? InvalidOid : role_id);
 	if (SPI_execute_with_args(psprintf("DELETE FROM %s WHERE $1 OPERATOR(pg_catalog.=) 0::pg_catalog.oid"
-									   " OR role_id OPERATOR(pg_catalog.=) $1", table),
-							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE)
+									   " OR role_id OPERATOR(pg_catalog.=) $1 RETURNING fingerprint", table),
+							  1, argtypes, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not clear the response cache");
 	removed = SPI_processed;
+	/* (an answer moved into the table a moment ago may still be indexed too) */
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = ctl.entrysize = sizeof(Fingerprint);
+	ctl.hcxt = caller_context;
+	deleted = hash_create("openrouter cleared answers", Max(removed, 16), &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bytea	   *fingerprint = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (!isnull && VARSIZE_ANY_EXHDR(fingerprint) == sizeof(Fingerprint))
+			hash_search(deleted, VARDATA_ANY(fingerprint), HASH_ENTER, NULL);
+	}
 	/* answers of the role still in the spool are not moved in after this */
 	if (SPI_execute_with_args(psprintf("INSERT INTO %s (role_id, cleared_at) VALUES ($1, pg_catalog.clock_timestamp())"
 									   " ON CONFLICT (role_id) DO UPDATE SET cleared_at = excluded.cleared_at",
@@ -811,6 +835,7 @@ openrouter_cache_clear(PG_FUNCTION_ARGS)
 	SetUserIdAndSecContext(saved_user, saved_sec_context);
 	SPI_finish();
 
-	removed += forget_pending_entries(role_id, all, DT_NOBEGIN);
+	removed += forget_pending_entries(role_id, all, DT_NOBEGIN, deleted);
+	hash_destroy(deleted);
 	PG_RETURN_INT64(removed);
 }
