@@ -12,12 +12,17 @@
 #   with its ratio to the ideal N x latency / concurrency.
 # Part 2: 10k, 50k and 100k rows at zero latency through the backfill:
 #   wall time, time per row, and the backend's peak memory (VmHWM).
+# Part 3: the response cache at zero latency: the per-call time with
+#   openrouter.cache off (every call sent) and on (every call a miss, then
+#   sent and spooled), and the time of a cache hit, one row at a time and
+#   through the backfill, measured side by side (alternating, median of 3).
 # Figures are printed, never asserted: they depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${BENCH_ROWS:-1000}
-PART=${BENCH_PART:-all}		# 1, 2 or all
+PART=${BENCH_PART:-all}		# 1, 2, 3 or all
+CACHE_ROWS=${BENCH_CACHE_ROWS:-5000}
 SEQ_ROWS=${BENCH_SEQUENTIAL_ROWS:-$ROWS}
 LATENCY_MS=200
 export OR_WORK=${OR_WORK:-/tmp/openrouter-bench} OR_STANDIN_NO_LOG=1 OR_PGPORT=${OR_PGPORT:-55434}
@@ -45,7 +50,7 @@ make_table() {					# name rows
 }
 messages="jsonb_build_array(jsonb_build_object('role', 'user', 'content', prompt))"
 
-if [ "$PART" != 2 ]; then
+if [ "$PART" = all ] || [ "$PART" = 1 ]; then
 echo
 echo "== Part 1: $ROWS rows, stand-in latency ${LATENCY_MS} ms ($(nproc) cores, $(uname -m))"
 printf '%-44s %10s %10s %8s\n' "method" "wall (s)" "ideal (s)" "ratio"
@@ -78,7 +83,7 @@ done
 
 fi
 
-[ "$PART" = 1 ] && exit 0
+if [ "$PART" = all ] || [ "$PART" = 2 ]; then
 echo
 echo "== Part 2: zero latency, add_computed_column backfill (concurrency 32)"
 echo "   peak private memory: the backend's largest RssAnon, sampled every 20 ms"
@@ -105,3 +110,45 @@ for n in 10000 50000 100000; do
 	t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a - 0.3 }')
 	printf '%10d %10.2f %14.3f %22s\n' "$n" "$t" "$(awk -v t="$t" -v n="$n" 'BEGIN { print t * 1000 / n }')" "$peak"
 done
+fi
+
+if [ "$PART" = all ] || [ "$PART" = 3 ]; then
+echo
+echo "== Part 3: the response cache at zero latency, $CACHE_ROWS rows (median of 3 runs, alternating)"
+# one timed statement: $1 cache mode, $2 prompt prefix, $3 method (update|backfill)
+cache_run() {
+	local t0 t
+	make_table cache_t "$CACHE_ROWS" >/dev/null
+	q -c "UPDATE cache_t SET prompt = '$2 ' || prompt" >/dev/null
+	t0=$(now)
+	if [ "$3" = update ]; then
+		q -c "SET openrouter.cache = $1" -c "ALTER TABLE cache_t ADD COLUMN r jsonb" \
+		  -c "UPDATE cache_t SET r = openrouter_chat($messages, 'openai/gpt-4o-mini')" >/dev/null
+	else
+		q -c "SET openrouter.cache = $1" \
+		  -c "SELECT openrouter_add_computed_column('cache_t', 'r', \$\$openrouter_chat($messages, 'openai/gpt-4o-mini')\$\$)" >/dev/null
+	fi
+	t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
+	awk -v t="$t" -v n="$CACHE_ROWS" 'BEGIN { printf "%.1f", t * 1e6 / n }'
+}
+cached=0
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+printf '%-34s %12s %12s %12s %10s %10s\n' "method" "off (us)" "on, miss" "on, hit" "miss/off" "hit/off"
+for method in update backfill; do
+	off=() miss=() hit=()
+	for r in 1 2 3; do
+		tag="bench-$method-$r-$$"
+		off+=("$(cache_run off "$tag-off" "$method")")
+		miss+=("$(cache_run on "$tag" "$method")")
+		cached=$((cached + CACHE_ROWS))
+		# (until the worker has moved the answers from the spool into the table)
+		until [ "$(q -c "SELECT count(*) >= $cached FROM openrouter_response_cache")" = t ]; do sleep 0.1; done
+		hit+=("$(cache_run on "$tag" "$method")")
+	done
+	o=$(median "${off[@]}") m=$(median "${miss[@]}") h=$(median "${hit[@]}")
+	printf '%-34s %12s %12s %12s %10s %10s\n' "$([ $method = update ] && echo "one row at a time (UPDATE)" || echo "backfill (add_computed_column)")" \
+		"$o" "$m" "$h" "$(ratio "$m" "$o")" "$(ratio "$h" "$o")"
+done
+echo "   per call, in microseconds; a hit is answered from the cache (the worker had moved the"
+echo "   answers into the table by then) and recorded in the usage ledger as from_cache"
+fi

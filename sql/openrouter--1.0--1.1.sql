@@ -488,8 +488,8 @@ CREATE TABLE openrouter_response_cache (
     created_at  timestamptz NOT NULL,
     bytes       integer NOT NULL
 );
-CREATE INDEX ON openrouter_response_cache (role_id);
-CREATE INDEX ON openrouter_response_cache (created_at);
+-- (no other index: the worker writes a row per answer; clearing and the
+-- hourly eviction scan the table)
 REVOKE ALL ON openrouter_response_cache FROM PUBLIC;
 COMMENT ON TABLE openrouter_response_cache IS
 'Private to the openrouter extension: the response cache, one answer per distinct request (a SHA-256 fingerprint of the database, the paying role, the base URL, the endpoint and the request body); read it through the view openrouter_cached_responses.';

@@ -19,7 +19,8 @@
  * kind's ingest function in the same transaction, so that it is moved
  * exactly once as well (the response cache's answers, response_cache.c).
  * or_spool_read() reads one record back, for a backend that needs it before
- * the worker moved it.
+ * the worker moved it.  A record may be deferred (or_spool_defer) to go
+ * out with the next one in the same write(2).
  *
  * The ledger needs the worker, hence shared_preload_libraries: without it
  * nothing is spooled.  Rules kept here: writing a record never raises an
@@ -88,6 +89,10 @@ typedef struct SpoolRecordFixed
 static int	spool_fd = -1;
 static uint64 spool_end = 0;
 static bool spool_warned = false;
+
+/* records to write with the next one (or_spool_defer), in TopMemoryContext */
+static StringInfoData spool_deferred = {NULL, 0, 0, 0};
+static bool spool_deferred_lost = false;
 
 /* the other kinds of records (or_spool_register_kind) */
 #define MAX_SPOOL_KINDS 4
@@ -266,49 +271,51 @@ open_spool(void)
 	return true;
 }
 
-/*
- * Where this backend's next record will be (opening its spool file if need
- * be): a caller that indexes its records learns the position before the
- * worker can see the record.  False when nothing can be spooled.
- */
-bool
-or_spool_next_position(OrSpoolPosition *position)
-{
-	if (!or_spool_active() || !open_spool())
-		return false;
-	position->pid = MyProcPid;
-	position->session_start = MyStartTimestamp;
-	position->offset = spool_end;
-	return true;
-}
-
-/*
- * Append one record of the given kind to this backend's spool file, in one
- * write(2), and wake the worker.  Returns false when it could not be
- * written (one WARNING per session says so).  Never raises an ERROR.
- */
-bool
-or_spool_append(uint32 magic, const StringInfo payload)
+/* put a record (header and payload) at the end of buf */
+static void
+encode_spool_record(StringInfo buf, uint32 magic, const StringInfo payload)
 {
 	SpoolRecordHeader header;
-	struct iovec iov[2];
-	ssize_t		written;
-
-	if (!or_spool_active() || payload->len > OR_SPOOL_MAX_PAYLOAD || !open_spool())
-		return false;
 
 	header.magic = magic;
 	header.length = payload->len;
 	INIT_CRC32C(header.crc);
 	COMP_CRC32C(header.crc, payload->data, payload->len);
 	FIN_CRC32C(header.crc);
-	iov[0].iov_base = &header;
-	iov[0].iov_len = sizeof(header);
-	iov[1].iov_base = payload->data;
-	iov[1].iov_len = payload->len;
+	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
+	appendBinaryStringInfo(buf, payload->data, payload->len);
+}
 
-	written = writev(spool_fd, iov, 2);
-	if (written != (ssize_t) (sizeof(header) + payload->len))
+/* write what was deferred and, if given, one more record, in one write(2) */
+static bool
+spool_write(StringInfo record)
+{
+	struct iovec iov[2];
+	int			n = 0;
+	ssize_t		expected = 0;
+	ssize_t		written;
+
+	if (spool_deferred.len > 0)
+	{
+		iov[n].iov_base = spool_deferred.data;
+		iov[n++].iov_len = spool_deferred.len;
+		expected += spool_deferred.len;
+	}
+	if (record != NULL)
+	{
+		iov[n].iov_base = record->data;
+		iov[n++].iov_len = record->len;
+		expected += record->len;
+	}
+	if (n == 0)
+		return true;
+	written = writev(spool_fd, iov, n);
+	if (spool_deferred.len > 0)
+	{
+		spool_deferred_lost |= (written != expected);
+		resetStringInfo(&spool_deferred);
+	}
+	if (written != expected)
 	{
 		if (written >= 0)
 			errno = ENOSPC;
@@ -317,9 +324,71 @@ or_spool_append(uint32 magic, const StringInfo payload)
 	}
 	spool_end += written;
 
-	/* the worker moves it into its table at once */
+	/* the worker moves the records into their tables at once */
 	or_wake_database_worker(MyDatabaseId);
 	return true;
+}
+
+/*
+ * Keep a record to be written with the next one appended (or by
+ * or_spool_flush): one write(2) and one wake-up of the worker for both.
+ * *position says where it will be, so that the caller may index it before
+ * the worker can see it.  False when nothing can be spooled.
+ */
+bool
+or_spool_defer(uint32 magic, const StringInfo payload, OrSpoolPosition *position)
+{
+	if (!or_spool_active() || payload->len > OR_SPOOL_MAX_PAYLOAD || !open_spool())
+		return false;
+	if (spool_deferred.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&spool_deferred);
+		MemoryContextSwitchTo(old);
+	}
+	position->pid = MyProcPid;
+	position->session_start = MyStartTimestamp;
+	position->offset = spool_end + spool_deferred.len;
+	encode_spool_record(&spool_deferred, magic, payload);
+	return true;
+}
+
+/*
+ * Write the deferred records now.  False when one of them could not be
+ * written (since the last call): the caller forgets where they were.
+ */
+bool
+or_spool_flush(void)
+{
+	bool		lost;
+
+	if (spool_fd >= 0 && spool_deferred.len > 0)
+		(void) spool_write(NULL);
+	lost = spool_deferred_lost;
+	spool_deferred_lost = false;
+	return !lost;
+}
+
+/*
+ * Append one record of the given kind to this backend's spool file (with
+ * the deferred ones, in one write(2)), and wake the worker.  Returns false
+ * when it could not be written (one WARNING per session says so).  Never
+ * raises an ERROR.
+ */
+bool
+or_spool_append(uint32 magic, const StringInfo payload)
+{
+	StringInfoData record;
+	bool		ok;
+
+	if (!or_spool_active() || payload->len > OR_SPOOL_MAX_PAYLOAD || !open_spool())
+		return false;
+	initStringInfo(&record);
+	encode_spool_record(&record, magic, payload);
+	ok = spool_write(&record);
+	pfree(record.data);
+	return ok;
 }
 
 /*

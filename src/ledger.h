@@ -66,7 +66,9 @@ typedef struct OrSpoolKind
 
 extern void or_spool_register_kind(const OrSpoolKind *kind);
 extern bool or_spool_active(void);
-extern bool or_spool_next_position(OrSpoolPosition *position);
+extern bool or_spool_defer(uint32 magic, const StringInfo payload,
+						   OrSpoolPosition *position);
+extern bool or_spool_flush(void);
 extern bool or_spool_append(uint32 magic, const StringInfo payload);
 extern void or_spool_append_string(StringInfo buf, const char *s);
 extern bool or_spool_read(const OrSpoolPosition *position, uint32 magic,

@@ -53,6 +53,7 @@
 #include "executor/tuptable.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/proc.h"
@@ -107,10 +108,23 @@ typedef struct PendingEntry
 	OrSpoolPosition position;
 } PendingEntry;
 
+/*
+ * The shared state: the index of spooled answers (its lock and size), and
+ * a filter of the fingerprints in the table of each database whose worker
+ * has loaded it: a lookup whose fingerprint's two bits are not both set
+ * skips the table (a miss costs no index scan).  Bits are set before an
+ * answer is committed to the table and never cleared: an answer removed
+ * since only costs a scan that finds nothing.
+ */
+#define FILTER_BITS (1 << 23)	/* 1 MB */
+#define FILTER_WORDS (FILTER_BITS / 64)
+
 typedef struct PendingIndex
 {
 	LWLock	   *lock;
-	int			count;
+	int			count;			/* entries in "pending" */
+	Oid			filtered[OR_MAX_DATABASE_WORKERS];	/* databases the filter covers */
+	pg_atomic_uint64 filter[FILTER_WORDS];
 } PendingIndex;
 
 /* what the spool record of an answer starts with; model and response follow */
@@ -146,6 +160,7 @@ static MemoryContext ingest_context = NULL;
 static SPIPlanPtr ingest_plan = NULL;
 static bool ingest_no_table = false;
 static List *ingested = NIL;	/* PendingEntry, to forget after the commit */
+static bool filter_loaded = false;
 
 static void ingest_begin(void);
 static void ingest_record(const char *payload, uint32 length,
@@ -191,6 +206,9 @@ attach_pending_index(void)
 	{
 		pending_index->lock = &(GetNamedLWLockTranche("openrouter response cache"))->lock;
 		pending_index->count = 0;
+		memset(pending_index->filtered, 0, sizeof(pending_index->filtered));
+		for (int i = 0; i < FILTER_WORDS; i++)
+			pg_atomic_init_u64(&pending_index->filter[i], 0);
 	}
 	memset(&info, 0, sizeof(info));
 	info.keysize = sizeof(Fingerprint);
@@ -241,6 +259,93 @@ fingerprint_of(const OrHttpRequest *request, Oid role_id, const char *role_name,
 	if (!ok)
 		elog(ERROR, "could not compute a SHA-256 digest: %s", pg_cryptohash_error(ctx));
 	pg_cryptohash_free(ctx);
+}
+
+/* ---------- the filter of fingerprints in the table ---------- */
+
+static void
+filter_bits(const Fingerprint *fingerprint, uint32 bit[2])
+{
+	for (int i = 0; i < 2; i++)
+	{
+		uint32		v;
+
+		memcpy(&v, fingerprint->digest + 4 * i, sizeof(v));
+		bit[i] = v % FILTER_BITS;
+	}
+}
+
+static void
+filter_add(const Fingerprint *fingerprint)
+{
+	uint32		bit[2];
+
+	filter_bits(fingerprint, bit);
+	for (int i = 0; i < 2; i++)
+		pg_atomic_fetch_or_u64(&pending_index->filter[bit[i] / 64], UINT64CONST(1) << (bit[i] % 64));
+}
+
+/* may the table hold this fingerprint?  (true while the filter is not loaded) */
+static bool
+filter_may_hold(const Fingerprint *fingerprint)
+{
+	static bool covered = false;
+	uint32		bit[2];
+
+	if (!covered)
+	{
+		LWLockAcquire(pending_index->lock, LW_SHARED);
+		for (int i = 0; i < OR_MAX_DATABASE_WORKERS && !covered; i++)
+			covered = (pending_index->filtered[i] == MyDatabaseId);
+		LWLockRelease(pending_index->lock);
+		if (!covered)
+			return true;
+	}
+	filter_bits(fingerprint, bit);
+	for (int i = 0; i < 2; i++)
+		if ((pg_atomic_read_u64(&pending_index->filter[bit[i] / 64]) &
+			 (UINT64CONST(1) << (bit[i] % 64))) == 0)
+			return false;
+	return true;
+}
+
+/* in the worker, SPI connected: load the filter with the table's fingerprints */
+static void
+filter_load(const char *table)
+{
+	Portal		portal;
+	int			slot = -1;
+
+	for (int i = 0; i < OR_MAX_DATABASE_WORKERS; i++)
+		if (pending_index->filtered[i] == MyDatabaseId)
+			return;
+	portal = SPI_cursor_open_with_args(NULL, psprintf("SELECT fingerprint FROM %s", table),
+									   0, NULL, NULL, NULL, true, 0);
+	for (;;)
+	{
+		SPI_cursor_fetch(portal, true, 10000);
+		if (SPI_processed == 0)
+			break;
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			bytea	   *value = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
+															  SPI_tuptable->tupdesc, 1, &isnull));
+
+			if (!isnull && VARSIZE_ANY_EXHDR(value) == sizeof(Fingerprint))
+				filter_add((const Fingerprint *) VARDATA_ANY(value));
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+	SPI_cursor_close(portal);
+	LWLockAcquire(pending_index->lock, LW_EXCLUSIVE);
+	for (int i = 0; i < OR_MAX_DATABASE_WORKERS && slot < 0; i++)
+		if (pending_index->filtered[i] == InvalidOid)
+			slot = i;
+	/* (no slot: the filter does not cover this database, lookups scan) */
+	if (slot >= 0)
+		pending_index->filtered[slot] = MyDatabaseId;
+	LWLockRelease(pending_index->lock);
 }
 
 /* the oldest created_at a lookup accepts */
@@ -459,19 +564,23 @@ index_spooled(const CacheRecordFixed *fixed, const OrSpoolPosition *position, bo
 	LWLockRelease(pending_index->lock);
 }
 
-/* keep an answer that arrived: spool it, and index it until it is moved */
+/*
+ * Keep an answer that arrived: spool it (deferred, to go out in one write
+ * with the ledger's record of the same request) and index it until the
+ * worker has moved it.
+ */
 static void
 keep_answer(const OrExchange *exchange, void *arg)
 {
 	KeepAnswers *keep = arg;
+	CacheRecordFixed fixed;
 	OrSpoolPosition position;
+	bool		deferred = false;
 
 	if (exchange->result != NULL && exchange->request.body != NULL &&
 		VARSIZE(exchange->result) < OR_SPOOL_MAX_PAYLOAD - 1024 &&
-		(exchange->request.model == NULL || strlen(exchange->request.model) < 1024) &&
-		or_spool_next_position(&position))
+		(exchange->request.model == NULL || strlen(exchange->request.model) < 1024))
 	{
-		CacheRecordFixed fixed;
 		StringInfoData buf;
 
 		memset(&fixed, 0, sizeof(fixed));
@@ -481,13 +590,15 @@ keep_answer(const OrExchange *exchange, void *arg)
 		fixed.created_at = GetCurrentTimestamp();
 		initStringInfo(&buf);
 		encode_record(&fixed, exchange->request.model, exchange->result, &buf);
-		index_spooled(&fixed, &position, false);
-		if (!or_spool_append(CACHE_RECORD_MAGIC, &buf))
-			index_spooled(&fixed, &position, true);
+		deferred = or_spool_defer(CACHE_RECORD_MAGIC, &buf, &position);
+		if (deferred)
+			index_spooled(&fixed, &position, false);
 		pfree(buf.data);
 	}
 	if (keep->next != NULL)
 		keep->next(exchange, keep->next_arg);
+	if (!or_spool_flush() && deferred)
+		index_spooled(&fixed, &position, true);
 }
 
 int
@@ -531,7 +642,8 @@ or_response_cache_answer(OrExchange **exchanges, int count, OrSchedule *schedule
 			INSTR_TIME_SET_CURRENT(start);
 			fingerprint_of(&exchange->request, keep->role_id, keep->role_name, &fingerprint);
 			if (lookup_spooled(&fingerprint, keep->role_id, oldest, &response) ||
-				lookup_table(&fingerprint, keep->role_id, oldest, &response))
+				(filter_may_hold(&fingerprint) &&
+				 lookup_table(&fingerprint, keep->role_id, oldest, &response)))
 			{
 				INSTR_TIME_SET_CURRENT(duration);
 				INSTR_TIME_SUBTRACT(duration, start);
@@ -561,6 +673,16 @@ ingest_begin(void)
 	ingested = NIL;
 	ingest_plan = NULL;
 	ingest_no_table = false;
+	if (!filter_loaded)
+	{
+		char	   *table = or_extension_table(CACHE_TABLE);
+
+		if (table != NULL)
+		{
+			filter_load(table);
+			filter_loaded = true;
+		}
+	}
 }
 
 static void
@@ -614,6 +736,7 @@ ingest_record(const char *payload, uint32 length, const OrSpoolPosition *positio
 	fingerprint = palloc(VARHDRSZ + sizeof(Fingerprint));
 	SET_VARSIZE(fingerprint, VARHDRSZ + sizeof(Fingerprint));
 	memcpy(VARDATA(fingerprint), fixed.fingerprint.digest, sizeof(Fingerprint));
+	filter_add(&fixed.fingerprint);
 	values[0] = PointerGetDatum(fingerprint);
 	values[1] = ObjectIdGetDatum(fixed.role_id);
 	values[2] = CStringGetTextDatum(or_endpoint_path((OrEndpoint) fixed.endpoint));
