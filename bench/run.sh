@@ -15,7 +15,7 @@
 # Part 3: the response cache at zero latency: the per-call time with
 #   openrouter.cache off (every call sent) and on (every call a miss, then
 #   sent and spooled), and the time of a cache hit, one row at a time and
-#   through the backfill, measured side by side (alternating, median of 3).
+#   through the backfill, measured side by side (alternating, median of 5).
 # Figures are printed, never asserted: they depend on the machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -114,41 +114,61 @@ fi
 
 if [ "$PART" = all ] || [ "$PART" = 3 ]; then
 echo
-echo "== Part 3: the response cache at zero latency, $CACHE_ROWS rows (median of 3 runs, alternating)"
-# one timed statement: $1 cache mode, $2 prompt prefix, $3 method (update|backfill)
+echo "== Part 3: the response cache at zero latency, $CACHE_ROWS rows (median of 5 runs, alternating)"
+# one timed statement: $1 cache mode, $2 prompt prefix, $3 method (update|backfill);
+# prints its wall time and the CPU time of its backend and of the database's worker
+# (which moves the ledger's and the cache's records into their tables), per call in us
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 cache_run() {
-	local t0 t
+	local t0 t w0 w1 sql
 	make_table cache_t "$CACHE_ROWS" >/dev/null
 	q -c "UPDATE cache_t SET prompt = '$2 ' || prompt" >/dev/null
-	t0=$(now)
 	if [ "$3" = update ]; then
-		q -c "SET openrouter.cache = $1" -c "ALTER TABLE cache_t ADD COLUMN r jsonb" \
-		  -c "UPDATE cache_t SET r = openrouter_chat($messages, 'openai/gpt-4o-mini')" >/dev/null
+		sql="ALTER TABLE cache_t ADD COLUMN r jsonb; UPDATE cache_t SET r = openrouter_chat($messages, 'openai/gpt-4o-mini');"
 	else
-		q -c "SET openrouter.cache = $1" \
-		  -c "SELECT openrouter_add_computed_column('cache_t', 'r', \$\$openrouter_chat($messages, 'openai/gpt-4o-mini')\$\$)" >/dev/null
+		sql="SELECT openrouter_add_computed_column('cache_t', 'r', \$\$openrouter_chat($messages, 'openai/gpt-4o-mini')\$\$);"
 	fi
+	w0=$(ticks "$worker")
+	t0=$(now)
+	q >/dev/null <<-EOF
+	SELECT pg_backend_pid() AS pid \\gset
+	\\setenv BENCH_PID :pid
+	\\! awk '{ print \$14 + \$15 }' /proc/\$BENCH_PID/stat > "$OR_WORK/bench-cpu0"
+	SET openrouter.cache = $1;
+	$sql
+	\\! awk '{ print \$14 + \$15 }' /proc/\$BENCH_PID/stat > "$OR_WORK/bench-cpu1"
+	EOF
 	t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a }')
-	awk -v t="$t" -v n="$CACHE_ROWS" 'BEGIN { printf "%.1f", t * 1e6 / n }'
+	# (until the worker has moved every record of the run into its table)
+	ledgered=$((ledgered + CACHE_ROWS))
+	until [ "$(q -c "SELECT count(*) >= $ledgered FROM openrouter_usage_log")" = t ]; do sleep 0.1; done
+	w1=$(ticks "$worker")
+	awk -v t="$t" -v n="$CACHE_ROWS" -v b0="$(cat "$OR_WORK/bench-cpu0")" -v b1="$(cat "$OR_WORK/bench-cpu1")" \
+		-v w0="$w0" -v w1="$w1" -v hz="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.1f %.1f %.1f", t * 1e6 / n, (b1 - b0) * 1e6 / hz / n, (w1 - w0) * 1e6 / hz / n }'
 }
-cached=0
+worker=$(q -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'openrouter worker' AND datname = current_database()")
+ledgered=$(q -c "SELECT count(*) FROM openrouter_usage_log")
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-printf '%-34s %12s %12s %12s %10s %10s\n' "method" "off (us)" "on, miss" "on, hit" "miss/off" "hit/off"
+label=(wall backend worker)
+col() { local i=$1; shift; for x in "$@"; do echo "$x" | awk -v i="$i" '{ print $i }'; done; }
+printf '%-31s %-9s %9s %9s %9s %9s %9s\n' "method" "per call" "off" "on, miss" "on, hit" "miss/off" "hit/off"
 for method in update backfill; do
 	off=() miss=() hit=()
-	for r in 1 2 3; do
+	for r in 1 2 3 4 5; do
 		tag="bench-$method-$r-$$"
 		off+=("$(cache_run off "$tag-off" "$method")")
 		miss+=("$(cache_run on "$tag" "$method")")
-		cached=$((cached + CACHE_ROWS))
-		# (until the worker has moved the answers from the spool into the table)
-		until [ "$(q -c "SELECT count(*) >= $cached FROM openrouter_response_cache")" = t ]; do sleep 0.1; done
 		hit+=("$(cache_run on "$tag" "$method")")
 	done
-	o=$(median "${off[@]}") m=$(median "${miss[@]}") h=$(median "${hit[@]}")
-	printf '%-34s %12s %12s %12s %10s %10s\n' "$([ $method = update ] && echo "one row at a time (UPDATE)" || echo "backfill (add_computed_column)")" \
-		"$o" "$m" "$h" "$(ratio "$m" "$o")" "$(ratio "$h" "$o")"
+	name=$([ $method = update ] && echo "one row at a time (UPDATE)" || echo "backfill (add_computed_column)")
+	for i in 1 2 3; do
+		o=$(median $(col $i "${off[@]}")) m=$(median $(col $i "${miss[@]}")) h=$(median $(col $i "${hit[@]}"))
+		printf '%-31s %-9s %9s %9s %9s %9s %9s\n' "$name" "${label[$((i - 1))]}" \
+			"$o" "$m" "$h" "$(ratio "$m" "$o")" "$(ratio "$h" "$o")"
+		name=""
+	done
 done
-echo "   per call, in microseconds; a hit is answered from the cache (the worker had moved the"
-echo "   answers into the table by then) and recorded in the usage ledger as from_cache"
+echo "   per call, in microseconds: wall time, and CPU time of the backend and of the database's worker;"
+echo "   a hit is answered from the cache (moved into the table by then) and recorded in the ledger"
 fi

@@ -157,7 +157,7 @@ static bool relcache_callback_registered = false;
 
 /* the worker's round of ingestion */
 static MemoryContext ingest_context = NULL;
-static SPIPlanPtr ingest_plan = NULL;
+static SPIPlanPtr ingest_plan = NULL;	/* kept for the worker's life */
 static bool ingest_no_table = false;
 static List *ingested = NIL;	/* PendingEntry, to forget after the commit */
 static bool filter_loaded = false;
@@ -671,7 +671,6 @@ ingest_begin(void)
 											   ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(ingest_context);
 	ingested = NIL;
-	ingest_plan = NULL;
 	ingest_no_table = false;
 	if (!filter_loaded)
 	{
@@ -697,8 +696,12 @@ prepare_ingest_plan(void)
 		ingest_no_table = true;
 		return;
 	}
-	/* a cleared role's answer is not moved in; a newer answer replaces an older one */
-	ingest_plan = SPI_prepare(psprintf("INSERT INTO %s AS c (fingerprint, role_id, endpoint, model,"
+	/*
+	 * A cleared role's answer is not moved in; a newer answer replaces an
+	 * older one.  One generic plan for the worker's life (the plan cache
+	 * replans it if the tables change).
+	 */
+	ingest_plan = SPI_prepare_cursor(psprintf("INSERT INTO %s AS c (fingerprint, role_id, endpoint, model,"
 									   " response, created_at, bytes)"
 									   " SELECT $1, $2, $3, $4, $5, $6, $7"
 									   " WHERE NOT EXISTS (SELECT FROM %s k"
@@ -710,8 +713,8 @@ prepare_ingest_plan(void)
 									   "     created_at = excluded.created_at, bytes = excluded.bytes"
 									   " WHERE c.created_at OPERATOR(pg_catalog.<=) excluded.created_at",
 									   table, cleared),
-							  7, argtypes);
-	if (ingest_plan == NULL)
+							  7, argtypes, CURSOR_OPT_GENERIC_PLAN);
+	if (ingest_plan == NULL || SPI_keepplan(ingest_plan) != 0)
 		elog(ERROR, "could not prepare the response cache's insert: %s",
 			 SPI_result_code_string(SPI_result));
 }
