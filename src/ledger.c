@@ -821,6 +821,8 @@ or_ledger_ingest(void)
 			MemoryContextSwitchTo(oldcontext);
 		}
 	}
+	for (int i = 0; i < n_spool_kinds; i++)
+		spool_kinds[i]->end();
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();

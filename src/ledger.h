@@ -49,8 +49,9 @@ typedef struct OrSpoolPosition
 /*
  * A kind of spooled record besides the ledger's, known by its magic number.
  * The database's worker calls begin() in each transaction that moves
- * records (SPI connected), ingest() for each record of the kind, in that
- * transaction, and committed() once it has committed.
+ * records (SPI connected), ingest() for each record of the kind, end()
+ * before that transaction commits (to write what ingest() gathered), and
+ * committed() once it has committed.
  */
 typedef struct OrSpoolKind
 {
@@ -58,6 +59,7 @@ typedef struct OrSpoolKind
 	void		(*begin) (void);
 	void		(*ingest) (const char *payload, uint32 length,
 						   const OrSpoolPosition *position);
+	void		(*end) (void);
 	void		(*committed) (void);
 } OrSpoolKind;
 

@@ -58,6 +58,7 @@
 #include "storage/lwlock.h"
 #include "storage/proc.h"
 #include "storage/shmem.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
@@ -160,17 +161,19 @@ static MemoryContext ingest_context = NULL;
 static SPIPlanPtr ingest_plan = NULL;	/* kept for the worker's life */
 static bool ingest_no_table = false;
 static List *ingested = NIL;	/* PendingEntry, to forget after the commit */
+static HTAB *ingest_rows = NULL;	/* IngestRow, to insert before the commit */
 static bool filter_loaded = false;
 
 static void ingest_begin(void);
 static void ingest_record(const char *payload, uint32 length,
 						  const OrSpoolPosition *position);
+static void ingest_end(void);
 static void ingest_committed(void);
 static bool same_position(const OrSpoolPosition *a, const OrSpoolPosition *b);
 static void forget_pending(PendingEntry *entry);
 
 static const OrSpoolKind cache_record_kind = {
-	CACHE_RECORD_MAGIC, ingest_begin, ingest_record, ingest_committed
+	CACHE_RECORD_MAGIC, ingest_begin, ingest_record, ingest_end, ingest_committed
 };
 
 /* ---------- shared memory ---------- */
@@ -671,6 +674,7 @@ ingest_begin(void)
 											   ALLOCSET_SMALL_SIZES);
 	MemoryContextReset(ingest_context);
 	ingested = NIL;
+	ingest_rows = NULL;
 	ingest_no_table = false;
 	if (!filter_loaded)
 	{
@@ -689,7 +693,8 @@ prepare_ingest_plan(void)
 {
 	char	   *table = or_extension_table(CACHE_TABLE);
 	char	   *cleared = or_extension_table(CLEARED_TABLE);
-	Oid			argtypes[7] = {BYTEAOID, OIDOID, TEXTOID, TEXTOID, JSONBOID, TIMESTAMPTZOID, INT4OID};
+	Oid			argtypes[7] = {BYTEAARRAYOID, OIDARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+		JSONBARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID};
 
 	if (table == NULL || cleared == NULL)
 	{
@@ -702,21 +707,86 @@ prepare_ingest_plan(void)
 	 * replans it if the tables change).
 	 */
 	ingest_plan = SPI_prepare_cursor(psprintf("INSERT INTO %s AS c (fingerprint, role_id, endpoint, model,"
-									   " response, created_at, bytes)"
-									   " SELECT $1, $2, $3, $4, $5, $6, $7"
-									   " WHERE NOT EXISTS (SELECT FROM %s k"
-									   "  WHERE (k.role_id OPERATOR(pg_catalog.=) $2"
-									   "         OR k.role_id OPERATOR(pg_catalog.=) 0::pg_catalog.oid)"
-									   "    AND k.cleared_at OPERATOR(pg_catalog.>=) $6)"
-									   " ON CONFLICT (fingerprint) DO UPDATE"
-									   " SET model = excluded.model, response = excluded.response,"
-									   "     created_at = excluded.created_at, bytes = excluded.bytes"
-									   " WHERE c.created_at OPERATOR(pg_catalog.<=) excluded.created_at",
-									   table, cleared),
-							  7, argtypes, CURSOR_OPT_GENERIC_PLAN);
+											  " response, created_at, bytes)"
+											  " SELECT u.f, u.r, u.e, u.m, u.j, u.t, u.b"
+											  " FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),"
+											  "  pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6),"
+											  "  pg_catalog.unnest($7)) AS u(f, r, e, m, j, t, b)"
+											  " WHERE NOT EXISTS (SELECT FROM %s k"
+											  "  WHERE (k.role_id OPERATOR(pg_catalog.=) u.r"
+											  "         OR k.role_id OPERATOR(pg_catalog.=) 0::pg_catalog.oid)"
+											  "    AND k.cleared_at OPERATOR(pg_catalog.>=) u.t)"
+											  " ON CONFLICT (fingerprint) DO UPDATE"
+											  " SET model = excluded.model, response = excluded.response,"
+											  "     created_at = excluded.created_at, bytes = excluded.bytes"
+											  " WHERE c.created_at OPERATOR(pg_catalog.<=) excluded.created_at",
+											  table, cleared),
+									 7, argtypes, CURSOR_OPT_GENERIC_PLAN);
 	if (ingest_plan == NULL || SPI_keepplan(ingest_plan) != 0)
 		elog(ERROR, "could not prepare the response cache's insert: %s",
 			 SPI_result_code_string(SPI_result));
+}
+
+/* one answer to move into the table (the newest of its fingerprint in the round) */
+typedef struct IngestRow
+{
+	Fingerprint fingerprint;	/* hash key: must be first */
+	CacheRecordFixed fixed;
+	char	   *model;
+	Jsonb	   *response;
+} IngestRow;
+
+#define INGEST_BATCH 1000
+
+/* insert the gathered answers, in one statement */
+static void
+ingest_flush(void)
+{
+	int			n = hash_get_num_entries(ingest_rows);
+	Datum	   *columns[7];
+	bool	   *model_nulls;
+	Datum		values[7];
+	HASH_SEQ_STATUS status;
+	IngestRow  *row;
+	int			i = 0;
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	if (n == 0)
+		return;
+	for (int c = 0; c < 7; c++)
+		columns[c] = palloc(n * sizeof(Datum));
+	model_nulls = palloc(n * sizeof(bool));
+	hash_seq_init(&status, ingest_rows);
+	while ((row = hash_seq_search(&status)) != NULL)
+	{
+		bytea	   *fingerprint = palloc(VARHDRSZ + sizeof(Fingerprint));
+
+		SET_VARSIZE(fingerprint, VARHDRSZ + sizeof(Fingerprint));
+		memcpy(VARDATA(fingerprint), row->fingerprint.digest, sizeof(Fingerprint));
+		columns[0][i] = PointerGetDatum(fingerprint);
+		columns[1][i] = ObjectIdGetDatum(row->fixed.role_id);
+		columns[2][i] = CStringGetTextDatum(or_endpoint_path((OrEndpoint) row->fixed.endpoint));
+		columns[3][i] = row->model ? CStringGetTextDatum(row->model) : (Datum) 0;
+		model_nulls[i] = (row->model == NULL);
+		columns[4][i] = JsonbPGetDatum(row->response);
+		columns[5][i] = TimestampTzGetDatum(row->fixed.created_at);
+		columns[6][i] = Int32GetDatum((int32) VARSIZE(row->response));
+		i++;
+	}
+	values[0] = PointerGetDatum(construct_array(columns[0], n, BYTEAOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(columns[1], n, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+	values[2] = PointerGetDatum(construct_array(columns[2], n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[3] = PointerGetDatum(construct_md_array(columns[3], model_nulls, 1, dims, lbs,
+												   TEXTOID, -1, false, TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_array(columns[4], n, JSONBOID, -1, false, TYPALIGN_INT));
+	values[5] = PointerGetDatum(construct_array(columns[5], n, TIMESTAMPTZOID, sizeof(TimestampTz),
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = PointerGetDatum(construct_array(columns[6], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
+	if (SPI_execute_plan(ingest_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not insert into the response cache");
+	hash_destroy(ingest_rows);
+	ingest_rows = NULL;
 }
 
 static void
@@ -725,39 +795,59 @@ ingest_record(const char *payload, uint32 length, const OrSpoolPosition *positio
 	CacheRecordFixed fixed;
 	char	   *model;
 	Jsonb	   *response;
-	bytea	   *fingerprint;
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	MemoryContext old;
 	PendingEntry *entry;
+	IngestRow  *row;
+	bool		found;
 
 	if (ingest_plan == NULL && !ingest_no_table)
 		prepare_ingest_plan();
-	if (ingest_no_table || !decode_record(payload, length, &fixed, &model, &response))
+	if (ingest_no_table)
 		return;
 
-	fingerprint = palloc(VARHDRSZ + sizeof(Fingerprint));
-	SET_VARSIZE(fingerprint, VARHDRSZ + sizeof(Fingerprint));
-	memcpy(VARDATA(fingerprint), fixed.fingerprint.digest, sizeof(Fingerprint));
+	old = MemoryContextSwitchTo(ingest_context);
+	if (!decode_record(payload, length, &fixed, &model, &response))
+	{
+		MemoryContextSwitchTo(old);
+		return;
+	}
 	filter_add(&fixed.fingerprint);
-	values[0] = PointerGetDatum(fingerprint);
-	values[1] = ObjectIdGetDatum(fixed.role_id);
-	values[2] = CStringGetTextDatum(or_endpoint_path((OrEndpoint) fixed.endpoint));
-	values[3] = model ? CStringGetTextDatum(model) : (Datum) 0;
-	nulls[3] = model ? ' ' : 'n';
-	values[4] = JsonbPGetDatum(response);
-	values[5] = TimestampTzGetDatum(fixed.created_at);
-	values[6] = Int32GetDatum((int32) VARSIZE(response));
-	if (SPI_execute_plan(ingest_plan, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into the response cache");
+	if (ingest_rows == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(Fingerprint);
+		ctl.entrysize = sizeof(IngestRow);
+		ctl.hcxt = ingest_context;
+		ingest_rows = hash_create("openrouter answers to move", INGEST_BATCH, &ctl,
+								  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	/* (the same request twice in a round: the newer answer) */
+	row = hash_search(ingest_rows, &fixed.fingerprint, HASH_ENTER, &found);
+	if (!found || row->fixed.created_at <= fixed.created_at)
+	{
+		row->fixed = fixed;
+		row->model = model;
+		row->response = response;
+	}
 
 	/* its index entry goes once this is committed */
-	old = MemoryContextSwitchTo(ingest_context);
 	entry = palloc(sizeof(PendingEntry));
 	entry->fingerprint = fixed.fingerprint;
 	entry->position = *position;
 	ingested = lappend(ingested, entry);
 	MemoryContextSwitchTo(old);
+
+	if (hash_get_num_entries(ingest_rows) >= INGEST_BATCH)
+		ingest_flush();
+}
+
+static void
+ingest_end(void)
+{
+	if (ingest_rows != NULL && ingest_plan != NULL)
+		ingest_flush();
 }
 
 static bool

@@ -185,6 +185,16 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM backfill WHERE answer->'c
 ok($node->poll_query_until('postgres', 'SELECT count(*) = ' . ($hits_before + scalar(@first) - 1)
 	. ' FROM openrouter_usage WHERE from_cache'), 'the usage ledger shows the reused answers as cache hits');
 
+# --- the size limit: past it the worker removes the oldest answers
+$node->safe_psql('postgres', q{UPDATE openrouter_response_cache SET bytes = 400000});
+my $newest = $node->safe_psql('postgres', q{SELECT fingerprint FROM openrouter_response_cache ORDER BY created_at DESC, fingerprint LIMIT 2});
+$node->append_conf('postgresql.conf', "openrouter.cache_max_size = '1MB'\n");
+$node->restart;
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM openrouter_response_cache}),
+	'past openrouter.cache_max_size the worker removes answers');
+is($node->safe_psql('postgres', q{SELECT fingerprint FROM openrouter_response_cache ORDER BY created_at DESC, fingerprint}),
+	$newest, 'the oldest ones');
+
 $node->stop;
 
 # --- without shared_preload_libraries
