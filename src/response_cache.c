@@ -44,6 +44,7 @@
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -66,6 +67,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
+#include "utils/resowner.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -751,6 +753,8 @@ ingest_flush(void)
 	int			i = 0;
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
+	MemoryContext context = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
 
 	if (n == 0)
 		return;
@@ -783,8 +787,36 @@ ingest_flush(void)
 	values[5] = PointerGetDatum(construct_array(columns[5], n, TIMESTAMPTZOID, sizeof(TimestampTz),
 												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[6] = PointerGetDatum(construct_array(columns[6], n, INT4OID, sizeof(int32), true, TYPALIGN_INT));
-	if (SPI_execute_plan(ingest_plan, values, NULL, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not insert into the response cache");
+	/* in a subtransaction: a failure here must not stop the usage ledger */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(context);
+	PG_TRY();
+	{
+		if (SPI_execute_plan(ingest_plan, values, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not insert into the response cache");
+		ReleaseCurrentSubTransaction();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(context);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		ereport(WARNING,
+				(errmsg_plural("could not move %d answer into the response cache: %s",
+							   "could not move %d answers into the response cache: %s",
+							   n, n, edata->message),
+				 errdetail("Those answers are not cached; the usage ledger is not affected.")));
+		FreeErrorData(edata);
+		/* prepared again next time */
+		SPI_freeplan(ingest_plan);
+		ingest_plan = NULL;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(context);
+	CurrentResourceOwner = owner;
 	hash_destroy(ingest_rows);
 	ingest_rows = NULL;
 }

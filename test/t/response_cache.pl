@@ -185,6 +185,16 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM backfill WHERE answer->'c
 ok($node->poll_query_until('postgres', 'SELECT count(*) = ' . ($hits_before + scalar(@first) - 1)
 	. ' FROM openrouter_usage WHERE from_cache'), 'the usage ledger shows the reused answers as cache hits');
 
+# --- a failure to move answers into the cache does not stop the usage ledger
+$node->safe_psql('postgres', q{ALTER TABLE openrouter_response_cache ADD CONSTRAINT regress_refuse CHECK (false) NOT VALID});
+my $log_offset = -s $node->logfile;
+my $refused = $node->safe_psql('postgres', 'SELECT ' . chat('refused') . "->>'id'");
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 1 FROM openrouter_usage WHERE generation_id = '} . $refused . q{'}),
+	'when the cache table refuses an answer, the usage ledger still records the request');
+ok($node->wait_for_log(qr/WARNING:  could not move 1 answer into the response cache/, $log_offset),
+	'and the worker says why, in a WARNING');
+$node->safe_psql('postgres', q{ALTER TABLE openrouter_response_cache DROP CONSTRAINT regress_refuse});
+
 # --- the size limit: past it the worker removes the oldest answers
 $node->safe_psql('postgres', q{UPDATE openrouter_response_cache SET bytes = 400000});
 my $newest = $node->safe_psql('postgres', q{SELECT fingerprint FROM openrouter_response_cache ORDER BY created_at DESC, fingerprint LIMIT 2});
