@@ -24,7 +24,18 @@
  * each commit; a lookup asks the index first and the table second (with a
  * fresh snapshot), so an answer is never missed while it moves.  When the
  * index is full (PENDING_MAX answers not yet moved: the worker is far
- * behind) an answer is found once the worker has moved it.
+ * behind) an answer is found once the worker has moved it.  The record goes
+ * out in the same write(2) as the ledger's record of the request
+ * (or_spool_defer), and is indexed before that write, so the worker cannot
+ * move it before it is indexed.  A shared filter of the table's fingerprints
+ * (loaded by the worker, then kept up to date by it) spares a miss the
+ * index scan.  The worker moves a round's answers in one INSERT, in a
+ * subtransaction: a failure there is a WARNING, never the ledger's.
+ *
+ * The pre-send step (or_response_cache_answer, called once by send.c)
+ * answers hits, records them in the usage ledger as from_cache with the
+ * original answer's cost, and chains onto the schedule's completion
+ * callback to keep every answer that arrives.
  *
  * Only answers are kept: a failure, even one that would fail again, is not
  * (the fixed request is a different request; a 402 must not stick).
