@@ -40,7 +40,7 @@ extern void or_wipe_string(char *secret);
 /* ---------- send.c ---------- */
 
 extern void or_schedule_from_settings(OrSchedule *schedule, int max_in_flight);
-extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
+extern int	or_send(OrExchange **exchanges, int count, int max_in_flight);
 
 /* ---------- request.c (the arguments and building: request.h) ---------- */
 

@@ -220,7 +220,8 @@ openrouter_prefetch(PG_FUNCTION_ARGS)
 			batch[count++] = entry->exchange;
 	}
 
-	or_send(batch, count, or_max_concurrency);
+	/* (answers from the response cache are not sent) */
+	count = or_send(batch, count, or_max_concurrency);
 
 	foreach(lc, collected)
 	{

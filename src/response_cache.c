@@ -98,7 +98,6 @@ PG_FUNCTION_INFO_V1(openrouter_cache_clear);
 #define PENDING_STALE_MS (10 * 60 * 1000)
 
 /* the table's columns, in the order of the upgrade script */
-#define ANUM_FINGERPRINT 1
 #define ANUM_ROLE_ID 2
 #define ANUM_RESPONSE 5
 #define ANUM_CREATED_AT 6

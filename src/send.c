@@ -55,15 +55,16 @@ record_usage(const OrExchange *exchange, void *arg)
  * Send a batch with the settings of the moment and the statement's key;
  * each request is recorded in the usage ledger as soon as it is done.
  * What the response cache holds is answered from it and not sent (the
- * array is then reordered: callers keep their own pointers).
+ * array is then reordered: callers keep their own pointers).  Returns how
+ * many requests were sent.
  */
-void
+int
 or_send(OrExchange **exchanges, int count, int max_in_flight)
 {
 	OrSchedule	schedule;
 
 	if (count == 0)
-		return;
+		return 0;
 	or_schedule_from_settings(&schedule, max_in_flight);
 	schedule.client = *or_statement_client_config();
 	if (or_ledger_active())
@@ -71,4 +72,5 @@ or_send(OrExchange **exchanges, int count, int max_in_flight)
 	count = or_response_cache_answer(exchanges, count, &schedule);
 	if (count > 0)
 		or_schedule_run(exchanges, count, &schedule);
+	return count;
 }

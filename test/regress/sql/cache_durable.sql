@@ -59,6 +59,10 @@ SELECT openrouter_chat(openrouter_messages('durable 2'), 'standin/status=400', o
 SET openrouter.cache = off;
 SELECT openrouter_chat(openrouter_messages('durable 1'), 'openai/gpt-4o-mini')->>'id' = :'first_id' AS same_answer;
 SELECT (standin_stats()->>'requests')::int - :before - 1 AS requests_sent;
+-- openrouter_prefetch counts what it sent, not what the cache answered
+SET openrouter.cache = on;
+SELECT openrouter_prefetch($$SELECT openrouter_chat(openrouter_messages('durable 1'), 'openai/gpt-4o-mini'),
+                                   openrouter_chat(openrouter_messages('durable 3'), 'openai/gpt-4o-mini')$$) AS sent;
 
 -- the settings
 SELECT name, setting, unit, context FROM pg_settings WHERE name LIKE 'openrouter.cache%' ORDER BY name;
