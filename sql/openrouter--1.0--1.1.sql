@@ -690,3 +690,58 @@ COMMENT ON COLUMN openrouter_progress.percent IS 'done of total, in percent.';
 COMMENT ON COLUMN openrouter_progress.started IS 'When the operation started.';
 COMMENT ON COLUMN openrouter_progress.rate IS 'Items finished per second since it started.';
 COMMENT ON COLUMN openrouter_progress.seconds_left IS 'At that rate, the seconds left (NULL until an item is done).';
+
+-- ======================================================================
+-- The response cache (needs shared_preload_libraries = 'openrouter')
+-- ======================================================================
+
+-- One answer per distinct request (src/response_cache.c).  Backends spool
+-- their answers with the usage ledger's records, the database's worker
+-- moves them here.  No role reads or writes it directly: a role sees its
+-- own answers through openrouter_cached_responses.  Not dumped: its
+-- fingerprints name the database and roles by OID.
+CREATE TABLE openrouter_response_cache (
+    fingerprint bytea PRIMARY KEY,
+    role_id     oid NOT NULL,
+    endpoint    text NOT NULL,
+    model       text,
+    response    jsonb NOT NULL,
+    created_at  timestamptz NOT NULL,
+    bytes       integer NOT NULL
+);
+-- (no other index: the worker writes a row per answer; clearing and the
+-- hourly eviction scan the table)
+REVOKE ALL ON openrouter_response_cache FROM PUBLIC;
+COMMENT ON TABLE openrouter_response_cache IS
+'Private to the openrouter extension: the response cache, one answer per distinct request (a SHA-256 fingerprint of the database, the paying role, the base URL, the endpoint and the request body); read it through the view openrouter_cached_responses.';
+
+-- When a role's cached answers (role 0: every role's) were last cleared:
+-- answers spooled before that are not moved into the cache.
+CREATE TABLE openrouter_response_cache_cleared (
+    role_id    oid PRIMARY KEY,
+    cleared_at timestamptz NOT NULL
+);
+REVOKE ALL ON openrouter_response_cache_cleared FROM PUBLIC;
+COMMENT ON TABLE openrouter_response_cache_cleared IS
+'Private to the openrouter extension: when openrouter_cache_clear() last ran for a role (0: for every role); answers spooled before that are not moved into openrouter_response_cache.';
+
+CREATE VIEW openrouter_cached_responses WITH (security_barrier) AS
+SELECT c.role_id::regrole AS role, c.endpoint, c.model, c.created_at, c.bytes, c.response
+FROM openrouter_response_cache c
+WHERE c.role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+   OR (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+GRANT SELECT ON openrouter_cached_responses TO PUBLIC;
+COMMENT ON VIEW openrouter_cached_responses IS
+'The response cache: the answers that identical requests get instead of being sent again (openrouter.cache). A role sees its own answers, superusers all. Answers still on their way from the spool to the table are not listed yet. Needs shared_preload_libraries = ''openrouter''.';
+COMMENT ON COLUMN openrouter_cached_responses.role IS 'The role whose key paid for the answer; only its requests get it.';
+COMMENT ON COLUMN openrouter_cached_responses.endpoint IS 'The endpoint the request went to, e.g. /chat/completions.';
+COMMENT ON COLUMN openrouter_cached_responses.model IS 'The model the request named.';
+COMMENT ON COLUMN openrouter_cached_responses.created_at IS 'When the answer arrived; older than openrouter.cache_max_age, it is not used.';
+COMMENT ON COLUMN openrouter_cached_responses.bytes IS 'Size of the stored answer, counted against openrouter.cache_max_size.';
+COMMENT ON COLUMN openrouter_cached_responses.response IS 'The response body, as openrouter_chat returned it.';
+
+CREATE FUNCTION openrouter_cache_clear(all_roles boolean DEFAULT false) RETURNS bigint
+AS 'MODULE_PATHNAME', 'openrouter_cache_clear'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION openrouter_cache_clear(boolean) IS
+$$Removes the calling role's answers from the response cache (every role's with all_roles => true, superusers only), including answers not yet moved from the spool into the table; returns how many were removed. The next identical request is sent again.$$;

@@ -25,6 +25,7 @@
  */
 #include "openrouter.h"
 #include "ledger.h"
+#include "response_cache.h"
 
 #include <limits.h>
 
@@ -63,6 +64,36 @@ int			or_requests_per_minute = 0;
 bool		or_concurrent_calls = true;
 int			or_on_error_setting = -1;
 bool		or_computing = false;
+
+static const struct config_enum_entry cache_options[] = {
+	{"on", OR_RESPONSE_CACHE_ON, false},
+	{"off", OR_RESPONSE_CACHE_OFF, false},
+	{"refresh", OR_RESPONSE_CACHE_REFRESH, false},
+	{"true", OR_RESPONSE_CACHE_ON, true},
+	{"false", OR_RESPONSE_CACHE_OFF, true},
+	{"1", OR_RESPONSE_CACHE_ON, true},
+	{"0", OR_RESPONSE_CACHE_OFF, true},
+	{NULL, 0, false}
+};
+
+/* openrouter.cache: remember whether the value is the built-in default */
+static bool
+check_cache_mode(int *newval, void **extra, GucSource source)
+{
+	bool	   *explicit_value = malloc(sizeof(bool));
+
+	if (explicit_value == NULL)
+		return false;
+	*explicit_value = (source > PGC_S_DEFAULT);
+	*extra = explicit_value;
+	return true;
+}
+
+static void
+assign_cache_mode(int newval, void *extra)
+{
+	or_response_cache_mode_explicit = *(bool *) extra;
+}
 
 static const struct config_enum_entry on_error_options[] = {
 	{"", -1, false},
@@ -429,6 +460,30 @@ or_define_gucs(void)
 							&or_usage_retention_days,
 							90, 0, 100000,
 							PGC_SIGHUP, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("openrouter.cache",
+							 "Answers identical requests from the response cache: on, off, or refresh (send again and replace the cached answer).",
+							 "Needs the library in shared_preload_libraries; without it the built-in default is inert and a value set on purpose is an error.",
+							 &or_response_cache_mode,
+							 OR_RESPONSE_CACHE_ON, cache_options,
+							 PGC_USERSET, 0,
+							 check_cache_mode, assign_cache_mode, NULL);
+
+	DefineCustomIntVariable("openrouter.cache_max_age",
+							"How long the response cache keeps an answer (0: no limit).",
+							"Older answers are not used; the background worker removes them once an hour.",
+							&or_response_cache_max_age,
+							30 * 24 * 60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.cache_max_size",
+							"How much the response cache may hold, per database (0: no limit).",
+							"Past it the background worker removes the oldest answers, once an hour.",
+							&or_response_cache_max_size,
+							1024, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MB,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");

@@ -14,6 +14,14 @@
  * whose backend is gone (shared_state.c says which are alive) is removed
  * once it is ingested whole.
  *
+ * The spool carries other kinds of records too (or_spool_register_kind):
+ * each begins with its own magic number, and the worker hands it to its
+ * kind's ingest function in the same transaction, so that it is moved
+ * exactly once as well (the response cache's answers, response_cache.c).
+ * or_spool_read() reads one record back, for a backend that needs it before
+ * the worker moved it.  A record may be deferred (or_spool_defer) to go
+ * out with the next one in the same write(2).
+ *
  * The ledger needs the worker, hence shared_preload_libraries: without it
  * nothing is spooled.  Rules kept here: writing a record never raises an
  * ERROR (a full disk gives one WARNING per session and the call goes on);
@@ -22,6 +30,7 @@
 #include "postgres.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "access/xact.h"
@@ -76,9 +85,19 @@ typedef struct SpoolRecordFixed
 	bool		from_cache;
 } SpoolRecordFixed;
 
-/* this backend's spool file */
+/* this backend's spool file, and where its next record goes */
 static int	spool_fd = -1;
+static uint64 spool_end = 0;
 static bool spool_warned = false;
+
+/* records to write with the next one (or_spool_defer), in TopMemoryContext */
+static StringInfoData spool_deferred = {NULL, 0, 0, 0};
+static bool spool_deferred_lost = false;
+
+/* the other kinds of records (or_spool_register_kind) */
+#define MAX_SPOOL_KINDS 4
+static const OrSpoolKind *spool_kinds[MAX_SPOOL_KINDS];
+static int	n_spool_kinds = 0;
 
 /* the worker's memory for one round of ingestion */
 static MemoryContext ingest_context = NULL;
@@ -141,12 +160,39 @@ or_usage_from_response(OrUsageRecord *record, Jsonb *response)
 														   NumericGetDatum(cost->val.numeric)));
 }
 
+/* can this session spool records (a backend of a database, library preloaded)? */
+bool
+or_spool_active(void)
+{
+	return or_shared != NULL && MyBackendId != InvalidBackendId && OidIsValid(MyDatabaseId);
+}
+
 /* is the ledger kept in this session? */
 bool
 or_ledger_active(void)
 {
-	return or_usage_ledger && or_shared != NULL && MyBackendId != InvalidBackendId &&
-		OidIsValid(MyDatabaseId);
+	return or_usage_ledger && or_spool_active();
+}
+
+/* from _PG_init: records of this kind are ingested by kind->ingest */
+void
+or_spool_register_kind(const OrSpoolKind *kind)
+{
+	for (int i = 0; i < n_spool_kinds; i++)
+		if (spool_kinds[i]->magic == kind->magic)
+			return;
+	if (n_spool_kinds >= MAX_SPOOL_KINDS || kind->magic == RECORD_MAGIC)
+		elog(ERROR, "could not register a spool record kind");
+	spool_kinds[n_spool_kinds++] = kind;
+}
+
+static const OrSpoolKind *
+spool_kind(uint32 magic)
+{
+	for (int i = 0; i < n_spool_kinds; i++)
+		if (spool_kinds[i]->magic == magic)
+			return spool_kinds[i];
+	return NULL;
 }
 
 static void
@@ -216,6 +262,7 @@ open_spool(void)
 		spool_warning("open");
 		return false;
 	}
+	spool_end = (uint64) lseek(spool_fd, 0, SEEK_END);
 	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
 	or_shared->spool_writers[MyBackendId].pid = MyProcPid;
 	or_shared->spool_writers[MyBackendId].session_start = MyStartTimestamp;
@@ -224,8 +271,167 @@ open_spool(void)
 	return true;
 }
 
+/* put a record (header and payload) at the end of buf */
 static void
-append_string(StringInfo buf, const char *s)
+encode_spool_record(StringInfo buf, uint32 magic, const StringInfo payload)
+{
+	SpoolRecordHeader header;
+
+	header.magic = magic;
+	header.length = payload->len;
+	INIT_CRC32C(header.crc);
+	COMP_CRC32C(header.crc, payload->data, payload->len);
+	FIN_CRC32C(header.crc);
+	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
+	appendBinaryStringInfo(buf, payload->data, payload->len);
+}
+
+/* write what was deferred and, if given, one more record, in one write(2) */
+static bool
+spool_write(StringInfo record)
+{
+	struct iovec iov[2];
+	int			n = 0;
+	ssize_t		expected = 0;
+	ssize_t		written;
+
+	if (spool_deferred.len > 0)
+	{
+		iov[n].iov_base = spool_deferred.data;
+		iov[n++].iov_len = spool_deferred.len;
+		expected += spool_deferred.len;
+	}
+	if (record != NULL)
+	{
+		iov[n].iov_base = record->data;
+		iov[n++].iov_len = record->len;
+		expected += record->len;
+	}
+	if (n == 0)
+		return true;
+	written = writev(spool_fd, iov, n);
+	if (spool_deferred.len > 0)
+	{
+		spool_deferred_lost |= (written != expected);
+		resetStringInfo(&spool_deferred);
+	}
+	if (written != expected)
+	{
+		if (written >= 0)
+			errno = ENOSPC;
+		spool_warning("write to");
+		return false;
+	}
+	spool_end += written;
+
+	/* the worker moves the records into their tables at once */
+	or_wake_database_worker(MyDatabaseId);
+	return true;
+}
+
+/*
+ * Keep a record to be written with the next one appended (or by
+ * or_spool_flush): one write(2) and one wake-up of the worker for both.
+ * *position says where it will be, so that the caller may index it before
+ * the worker can see it.  False when nothing can be spooled.
+ */
+bool
+or_spool_defer(uint32 magic, const StringInfo payload, OrSpoolPosition *position)
+{
+	if (!or_spool_active() || payload->len > OR_SPOOL_MAX_PAYLOAD || !open_spool())
+		return false;
+	if (spool_deferred.data == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		initStringInfo(&spool_deferred);
+		MemoryContextSwitchTo(old);
+	}
+	position->pid = MyProcPid;
+	position->session_start = MyStartTimestamp;
+	position->offset = spool_end + spool_deferred.len;
+	encode_spool_record(&spool_deferred, magic, payload);
+	return true;
+}
+
+/*
+ * Write the deferred records now.  False when one of them could not be
+ * written (since the last call): the caller forgets where they were.
+ */
+bool
+or_spool_flush(void)
+{
+	bool		lost;
+
+	if (spool_fd >= 0 && spool_deferred.len > 0)
+		(void) spool_write(NULL);
+	lost = spool_deferred_lost;
+	spool_deferred_lost = false;
+	return !lost;
+}
+
+/*
+ * Append one record of the given kind to this backend's spool file (with
+ * the deferred ones, in one write(2)), and wake the worker.  Returns false
+ * when it could not be written (one WARNING per session says so).  Never
+ * raises an ERROR.
+ */
+bool
+or_spool_append(uint32 magic, const StringInfo payload)
+{
+	StringInfoData record;
+	bool		ok;
+
+	if (!or_spool_active() || payload->len > OR_SPOOL_MAX_PAYLOAD || !open_spool())
+		return false;
+	initStringInfo(&record);
+	encode_spool_record(&record, magic, payload);
+	ok = spool_write(&record);
+	pfree(record.data);
+	return ok;
+}
+
+/*
+ * Read back the record of this kind at a position of a spool file of this
+ * database (any backend's), into payload.  False when it is not there any
+ * more (the file was ingested and removed) or is not that record.
+ */
+bool
+or_spool_read(const OrSpoolPosition *position, uint32 magic, StringInfo payload)
+{
+	char		path[MAXPGPATH];
+	SpoolRecordHeader header;
+	pg_crc32c	crc;
+	int			fd;
+	bool		ok = false;
+
+	spool_file_name(path, MyDatabaseId, position->pid, position->session_start);
+	fd = OpenTransientFile(path, O_RDONLY | PG_BINARY);
+	if (fd < 0)
+		return false;
+	if (pg_pread(fd, &header, sizeof(header), position->offset) == sizeof(header) &&
+		header.magic == magic && header.length <= OR_SPOOL_MAX_PAYLOAD)
+	{
+		resetStringInfo(payload);
+		enlargeStringInfo(payload, header.length);
+		if (pg_pread(fd, payload->data, header.length,
+					 position->offset + sizeof(header)) == header.length)
+		{
+			payload->len = header.length;
+			payload->data[payload->len] = '\0';
+			INIT_CRC32C(crc);
+			COMP_CRC32C(crc, payload->data, payload->len);
+			FIN_CRC32C(crc);
+			ok = (crc == header.crc);
+		}
+	}
+	CloseTransientFile(fd);
+	return ok;
+}
+
+/* a string, or NULL, into a spool record's payload */
+void
+or_spool_append_string(StringInfo buf, const char *s)
 {
 	int32		len = s ? (int32) strlen(s) : -1;
 
@@ -243,11 +449,9 @@ void
 or_ledger_write(const OrUsageRecord *record)
 {
 	StringInfoData buf;
-	SpoolRecordHeader *header;
 	SpoolRecordFixed fixed;
-	ssize_t		written;
 
-	if (!or_ledger_active() || !open_spool())
+	if (!or_ledger_active())
 		return;
 
 	memset(&fixed, 0, sizeof(fixed));
@@ -265,33 +469,15 @@ or_ledger_write(const OrUsageRecord *record)
 	fixed.from_cache = record->from_cache;
 
 	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, sizeof(SpoolRecordHeader));
 	appendBinaryStringInfo(&buf, (char *) &fixed, sizeof(fixed));
-	append_string(&buf, record->column_name);
-	append_string(&buf, record->model_requested);
-	append_string(&buf, record->model_served);
-	append_string(&buf, record->provider);
-	append_string(&buf, record->generation_id);
-	append_string(&buf, record->cost);
-
-	header = (SpoolRecordHeader *) buf.data;
-	header->magic = RECORD_MAGIC;
-	header->length = buf.len - sizeof(SpoolRecordHeader);
-	INIT_CRC32C(header->crc);
-	COMP_CRC32C(header->crc, buf.data + sizeof(SpoolRecordHeader), header->length);
-	FIN_CRC32C(header->crc);
-
-	written = write(spool_fd, buf.data, buf.len);
-	if (written != buf.len)
-	{
-		if (written >= 0)
-			errno = ENOSPC;
-		spool_warning("write to");
-	}
+	or_spool_append_string(&buf, record->column_name);
+	or_spool_append_string(&buf, record->model_requested);
+	or_spool_append_string(&buf, record->model_served);
+	or_spool_append_string(&buf, record->provider);
+	or_spool_append_string(&buf, record->generation_id);
+	or_spool_append_string(&buf, record->cost);
+	(void) or_spool_append(RECORD_MAGIC, &buf);
 	pfree(buf.data);
-
-	/* the worker moves it into the table at once */
-	or_wake_database_worker(MyDatabaseId);
 }
 
 /* ---------- the worker's side ---------- */
@@ -316,6 +502,7 @@ end_work(void)
 typedef struct SpoolFile
 {
 	char		name[MAXPGPATH];
+	OrSpoolPosition writer;		/* its backend (offset unused) */
 	bool		live;			/* its backend may still write to it */
 } SpoolFile;
 
@@ -356,6 +543,8 @@ spool_files(void)
 			continue;
 		file = palloc(sizeof(SpoolFile));
 		snprintf(file->name, sizeof(file->name), "%s/%s", SPOOL_DIRECTORY, de->d_name);
+		file->writer.pid = (pid_t) pid;
+		file->writer.session_start = (TimestampTz) session_start;
 		file->live = writer_is_live((pid_t) pid, (TimestampTz) session_start);
 		files = lappend(files, file);
 	}
@@ -368,8 +557,8 @@ spool_files(void)
  * the extension, or that table (an older version), is not there.  SPI must
  * be connected.
  */
-static char *
-extension_table(const char *table)
+char *
+or_extension_table(const char *table)
 {
 	bool		isnull;
 	Datum		schema;
@@ -521,6 +710,7 @@ ingest_file(SpoolFile *file, SPIPlanPtr insert, const char *progress, bool *whol
 	{
 		SpoolRecordHeader header;
 		pg_crc32c	crc;
+		const OrSpoolKind *kind;
 
 		if (got - pos < (ssize_t) sizeof(header))
 		{
@@ -528,7 +718,9 @@ ingest_file(SpoolFile *file, SPIPlanPtr insert, const char *progress, bool *whol
 			break;
 		}
 		memcpy(&header, data + pos, sizeof(header));
-		if (header.magic != RECORD_MAGIC || header.length > INGEST_CHUNK_BYTES / 2)
+		kind = spool_kind(header.magic);
+		if ((header.magic != RECORD_MAGIC && kind == NULL) ||
+			header.length > OR_SPOOL_MAX_PAYLOAD)
 		{
 			/* not a record: a file of ours cannot hold this; give up on it */
 			ereport(WARNING,
@@ -545,8 +737,15 @@ ingest_file(SpoolFile *file, SPIPlanPtr insert, const char *progress, bool *whol
 		FIN_CRC32C(crc);
 		if (crc != header.crc)
 			break;
-		if (insert_record(insert, data + pos + sizeof(header), header.length))
-			records++;
+		if (header.magic == RECORD_MAGIC)
+			records += insert_record(insert, data + pos + sizeof(header), header.length);
+		else
+		{
+			OrSpoolPosition position = file->writer;
+
+			position.offset = offset;
+			(void) kind->ingest(data + pos + sizeof(header), header.length, &position);
+		}
 		pos += sizeof(header) + header.length;
 		offset += sizeof(header) + header.length;
 	}
@@ -599,8 +798,8 @@ or_ledger_ingest(void)
 	MemoryContextReset(ingest_context);
 
 	begin_work();
-	log_table = extension_table("openrouter_usage_log");
-	progress = extension_table("openrouter_ledger_spool");
+	log_table = or_extension_table("openrouter_usage_log");
+	progress = or_extension_table("openrouter_ledger_spool");
 	if (log_table == NULL || progress == NULL)
 	{
 		end_work();
@@ -620,6 +819,8 @@ or_ledger_ingest(void)
 	if (insert == NULL)
 		elog(ERROR, "could not prepare the usage ledger's insert: %s",
 			 SPI_result_code_string(SPI_result));
+	for (int i = 0; i < n_spool_kinds; i++)
+		spool_kinds[i]->begin();
 	foreach(lc, files)
 	{
 		SpoolFile  *file = lfirst(lc);
@@ -633,7 +834,11 @@ or_ledger_ingest(void)
 			MemoryContextSwitchTo(oldcontext);
 		}
 	}
+	for (int i = 0; i < n_spool_kinds; i++)
+		spool_kinds[i]->end();
 	end_work();
+	for (int i = 0; i < n_spool_kinds; i++)
+		spool_kinds[i]->committed();
 
 	/* only now that the records are committed may their files go */
 	foreach(lc, finished)
@@ -647,7 +852,7 @@ or_ledger_ingest(void)
 	if (finished != NIL)
 	{
 		begin_work();
-		progress = extension_table("openrouter_ledger_spool");
+		progress = or_extension_table("openrouter_ledger_spool");
 		foreach(lc, finished)
 		{
 			SpoolFile  *file = lfirst(lc);
@@ -681,7 +886,7 @@ or_ledger_expire(void)
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	SPI_connect();
-	log_table = extension_table("openrouter_usage_log");
+	log_table = or_extension_table("openrouter_usage_log");
 	if (log_table != NULL)
 	{
 		if (SPI_execute(psprintf("DELETE FROM %s WHERE finished_at < now() - make_interval(days => %d)",

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 /* what is known of one request; strings may be NULL, counts -1 when unknown */
@@ -34,6 +35,49 @@ typedef struct OrUsageRecord
 	char		failure[6];		/* SQLSTATE of the failure, "" for an answer */
 	bool		from_cache;
 } OrUsageRecord;
+
+/* ---------- the spool: records that outlive their transaction ---------- */
+
+/* where a record is: a backend's spool file (of this database) and an offset */
+typedef struct OrSpoolPosition
+{
+	pid_t		pid;
+	TimestampTz session_start;
+	uint64		offset;
+} OrSpoolPosition;
+
+/*
+ * A kind of spooled record besides the ledger's, known by its magic number.
+ * The database's worker calls begin() in each transaction that moves
+ * records (SPI connected), ingest() for each record of the kind, end()
+ * before that transaction commits (to write what ingest() gathered), and
+ * committed() once it has committed.
+ */
+typedef struct OrSpoolKind
+{
+	uint32		magic;
+	void		(*begin) (void);
+	void		(*ingest) (const char *payload, uint32 length,
+						   const OrSpoolPosition *position);
+	void		(*end) (void);
+	void		(*committed) (void);
+} OrSpoolKind;
+
+/* the largest payload a record may have */
+#define OR_SPOOL_MAX_PAYLOAD (4 * 1024 * 1024)
+
+extern void or_spool_register_kind(const OrSpoolKind *kind);
+extern bool or_spool_active(void);
+extern bool or_spool_defer(uint32 magic, const StringInfo payload,
+						   OrSpoolPosition *position);
+extern bool or_spool_flush(void);
+extern bool or_spool_append(uint32 magic, const StringInfo payload);
+extern void or_spool_append_string(StringInfo buf, const char *s);
+extern bool or_spool_read(const OrSpoolPosition *position, uint32 magic,
+						  StringInfo payload);
+extern char *or_extension_table(const char *table);
+
+/* ---------- the usage ledger ---------- */
 
 extern bool or_usage_ledger;	/* openrouter.usage_ledger */
 extern int	or_usage_retention_days; /* openrouter.usage_retention */

@@ -9,7 +9,8 @@
  * first request.  Loaded at server start (shared_preload_libraries), it also
  * claims its shared memory (shared_state.c) and registers its background
  * workers (worker.c), which what lives outside a caller's transaction needs:
- * the usage ledger (ledger.c), and keeps them out of the way of DROP DATABASE
+ * the usage ledger (ledger.c) and the response cache (response_cache.c), and
+ * keeps them out of the way of DROP DATABASE
  * and its kind (database_commands.c).
  */
 #include "postgres.h"
@@ -21,6 +22,7 @@
 #include "openrouter.h"
 #include "database_commands.h"
 #include "prefetch.h"
+#include "response_cache.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -35,6 +37,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		or_shared_state_install_hooks();
+		or_response_cache_install_hooks();
 		or_register_launcher();
 		or_database_commands_install_hook();
 	}

@@ -41,9 +41,9 @@ extern void or_wipe_string(char *secret);
 /* ---------- send.c ---------- */
 
 extern void or_schedule_from_settings(OrSchedule *schedule, int max_in_flight);
-extern void or_send(OrExchange **exchanges, int count, int max_in_flight);
+extern int	or_send(OrExchange **exchanges, int count, int max_in_flight);
 struct OrProgress;				/* progress.h */
-extern void or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
+extern int	or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
 							  struct OrProgress *progress);
 
 /* ---------- request.c (the arguments and building: request.h) ---------- */

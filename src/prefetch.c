@@ -221,7 +221,8 @@ or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned)
 			batch[count++] = entry->exchange;
 	}
 
-	or_send(batch, count, or_max_concurrency);
+	/* (answers from the response cache are not sent) */
+	count = or_send(batch, count, or_max_concurrency);
 
 	foreach(lc, collected)
 	{

@@ -16,6 +16,7 @@
 #include "ledger.h"
 #include "progress.h"
 #include "limiter.h"
+#include "response_cache.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
 void
@@ -69,22 +70,25 @@ request_done(const OrExchange *exchange, void *arg)
 /*
  * Send a batch with the settings of the moment and the statement's key;
  * each request is recorded in the usage ledger as soon as it is done.
+ * What the response cache holds is answered from it and not sent (the
+ * array is then reordered: callers keep their own pointers).  Returns how
+ * many requests were sent.
  */
-void
+int
 or_send(OrExchange **exchanges, int count, int max_in_flight)
 {
-	or_send_reporting(exchanges, count, max_in_flight, NULL);
+	return or_send_reporting(exchanges, count, max_in_flight, NULL);
 }
 
 /* the same, counting each finished request in a progress report (or NULL) */
-void
+int
 or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
 				  OrProgress *progress)
 {
 	OrSchedule	schedule;
 
 	if (count == 0)
-		return;
+		return 0;
 	or_schedule_from_settings(&schedule, max_in_flight);
 	schedule.client = *or_statement_client_config();
 	if (progress != NULL)
@@ -94,5 +98,8 @@ or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
 	}
 	else if (or_ledger_active())
 		schedule.on_done = record_usage;
-	or_schedule_run(exchanges, count, &schedule);
+	count = or_response_cache_answer(exchanges, count, &schedule);
+	if (count > 0)
+		or_schedule_run(exchanges, count, &schedule);
+	return count;
 }

@@ -47,6 +47,7 @@
 #include "utils/wait_event.h"
 
 #include "ledger.h"
+#include "response_cache.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -402,6 +403,7 @@ openrouter_database_worker_main(Datum arg)
 		{
 			pgstat_report_activity(STATE_RUNNING, "removing expired usage records");
 			(void) or_ledger_expire();
+			(void) or_response_cache_expire();
 			next_expiry = TimestampTzPlusMilliseconds(now, EXPIRE_INTERVAL_MS);
 		}
 		pgstat_report_activity(STATE_IDLE, NULL);

@@ -108,7 +108,9 @@ or_stop_standin() {
 }
 
 # initdb + start, with the library preloaded (its background workers run);
-# base_url points at the stand-in unless OR_BASE_URL is set
+# base_url points at the stand-in unless OR_BASE_URL is set.  The response
+# cache is off: the suites count what reaches the stand-in, and the tests of
+# the cache (cache_durable.sql, response_cache.pl) turn it on themselves.
 or_start_cluster() {
 	or_log "starting a throwaway PostgreSQL cluster in $OR_WORK/data (port $OR_PGPORT)"
 	or_as_pguser initdb -D "$OR_WORK/data" -U postgres --auth=trust \
@@ -121,6 +123,7 @@ or_start_cluster() {
 	max_connections = 50
 	shared_preload_libraries = 'openrouter'
 	openrouter.base_url = '${OR_BASE_URL:-$STANDIN_URL}'
+	openrouter.cache = off
 	EOF
 	or_as_pguser pg_ctl -D "$OR_WORK/data" -l "$OR_WORK/postgres.log" -w start >/dev/null
 }

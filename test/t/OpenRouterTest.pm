@@ -3,6 +3,7 @@
 # Each test gets its own throwaway cluster (PostgreSQL::Test::Cluster) whose
 # openrouter.base_url points at the stand-in started by test/run-tests.sh
 # (STANDIN_URL), with the library preloaded (no_preload => 1: not), the
+# response cache off (response_cache => 1: left at its default), the
 # extension created and a test key stored (no_key => 1: not).
 package OpenRouterTest;
 
@@ -29,6 +30,9 @@ sub new_openrouter_node
 	$node->append_conf('postgresql.conf',
 		"openrouter.base_url = '$ENV{STANDIN_URL}'\n"
 		  . ($opts{no_preload} ? '' : "shared_preload_libraries = 'openrouter'\n")
+		  # the suites count requests at the stand-in: the response cache is
+		  # off unless a test asks for the built-in default (response_cache => 1)
+		  . ($opts{response_cache} ? '' : "openrouter.cache = off\n")
 		  . ($opts{conf} // ''));
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION openrouter');
