@@ -9,6 +9,7 @@
  *   answers.c     answers to valid chat requests: completions, echo,
  *                 stats, tool calls, big bodies, fixtures, padding
  *   errors.c      error bodies, Retry-After and X-RateLimit-* decoration
+ *   catalog.c     GET /models and GET /key
  *   counters.c    thread-safe counters (connections, requests,
  *                 in-flight, per-key "times" counters)
  *   util.c        small helpers: time, files, JSON, base64url, log file
@@ -170,6 +171,11 @@ bool		answer_odd_kind_known(const char *name);
 /* Build the answer a valid chat request gets, following directives. */
 void		answer_build(struct answer *a, const struct chat_request *req,
 						 const struct directives *d);
+
+/* ---- GET routes (catalog.c) ------------------------------------------- */
+
+json_object *catalog_models_json(void);
+json_object *catalog_key_json(const char *token);
 
 /* ---- error bodies (errors.c) ------------------------------------------- */
 
