@@ -469,3 +469,249 @@ $$Sends many chat completions requests at once and returns their responses in re
 
 COMMENT ON FUNCTION openrouter_prefetch(text) IS
 $$Runs a read-only query in collect mode: every openrouter_chat() call (and every request of an openrouter_chat_batch() call) it evaluates records its request (and returns NULL) instead of sending it. The collected requests are then sent together, up to openrouter.max_concurrency at once, and their answers kept in the transaction's request cache, not evicted before the next prefetch: evaluating the same calls again (e.g. in an UPDATE) sends nothing. Returns how many requests were sent. Example: SELECT openrouter_prefetch('SELECT openrouter_chat(m, ''openai/gpt-4o-mini'') FROM t'); UPDATE t SET r = openrouter_chat(m, 'openai/gpt-4o-mini');$$;
+
+-- ======================================================================
+-- Cost control: the models catalog, key status, budgets (models.c, budget.c)
+-- ======================================================================
+
+-- The service's answers, as they came (GET /models, GET /key).
+CREATE FUNCTION openrouter_models_response() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_models_response'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION openrouter_models_response() IS
+$$Asks OpenRouter for its models (GET {openrouter.base_url}/models) and returns the answer as jsonb ({"data": [...]}). openrouter_models() reads it as rows.$$;
+
+CREATE FUNCTION openrouter_key_response() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_key_response'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION openrouter_key_response() IS
+$$Asks OpenRouter about the calling role's key (GET {openrouter.base_url}/key) and returns the answer as jsonb ({"data": {...}}). openrouter_key_status() reads it as a row.$$;
+
+-- a price as OpenRouter writes it (a decimal string, USD per token), or NULL
+CREATE FUNCTION openrouter_price(value jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN jsonb_typeof(value) = 'number' THEN value::text::numeric
+            WHEN value #>> '{}' ~ '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN (value #>> '{}')::numeric END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_price(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_price(jsonb) IS
+$$Internal: a price of the models catalog (a JSON decimal string or number, USD per token) as numeric; NULL when it is neither.$$;
+
+CREATE FUNCTION openrouter_models_from(response jsonb,
+    OUT id text, OUT name text, OUT context_length integer, OUT max_completion_tokens integer,
+    OUT prompt_price numeric, OUT completion_price numeric, OUT request_price numeric,
+    OUT image_price numeric, OUT web_search_price numeric, OUT internal_reasoning_price numeric,
+    OUT input_cache_read_price numeric, OUT input_cache_write_price numeric, OUT prices jsonb,
+    OUT input_modalities text[], OUT output_modalities text[], OUT supported_parameters text[])
+RETURNS SETOF record
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+SELECT m->>'id', m->>'name', (m->>'context_length')::integer,
+       (m #>> '{top_provider,max_completion_tokens}')::integer,
+       openrouter_price(m #> '{pricing,prompt}'), openrouter_price(m #> '{pricing,completion}'),
+       openrouter_price(m #> '{pricing,request}'), openrouter_price(m #> '{pricing,image}'),
+       openrouter_price(m #> '{pricing,web_search}'), openrouter_price(m #> '{pricing,internal_reasoning}'),
+       openrouter_price(m #> '{pricing,input_cache_read}'), openrouter_price(m #> '{pricing,input_cache_write}'),
+       (SELECT jsonb_object_agg(p.key, openrouter_price(p.value))
+          FROM jsonb_each(CASE WHEN jsonb_typeof(m->'pricing') = 'object' THEN m->'pricing' ELSE '{}' END) p
+         WHERE openrouter_price(p.value) IS NOT NULL),
+       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m #> '{architecture,input_modalities}') = 'array'
+                                                   THEN m #> '{architecture,input_modalities}' ELSE '[]' END)),
+       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m #> '{architecture,output_modalities}') = 'array'
+                                                   THEN m #> '{architecture,output_modalities}' ELSE '[]' END)),
+       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m->'supported_parameters') = 'array'
+                                                   THEN m->'supported_parameters' ELSE '[]' END))
+FROM jsonb_array_elements(CASE WHEN jsonb_typeof(response->'data') = 'array' THEN response->'data' ELSE '[]' END) AS m
+WHERE m->>'id' IS NOT NULL
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_models_from(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_models_from(jsonb) IS
+$$Internal: the rows of openrouter_models() from an answer of GET /models.$$;
+
+CREATE FUNCTION openrouter_models(
+    OUT id text, OUT name text, OUT context_length integer, OUT max_completion_tokens integer,
+    OUT prompt_price numeric, OUT completion_price numeric, OUT request_price numeric,
+    OUT image_price numeric, OUT web_search_price numeric, OUT internal_reasoning_price numeric,
+    OUT input_cache_read_price numeric, OUT input_cache_write_price numeric, OUT prices jsonb,
+    OUT input_modalities text[], OUT output_modalities text[], OUT supported_parameters text[])
+RETURNS SETOF record
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$ SELECT * FROM openrouter_models_from(openrouter_models_response()) $$;
+COMMENT ON FUNCTION openrouter_models() IS
+$$OpenRouter's models now (GET /models), one row each: id, name, context length, max completion tokens (of the top provider), every price in USD per token as numeric (the usual ones as columns, all of them in prices; -1 means a price known only per request, as openrouter/auto's), input and output modalities, supported parameters. openrouter_refresh_models() keeps them in openrouter_model_catalog.$$;
+
+CREATE TABLE openrouter_model_catalog (
+    id                       text PRIMARY KEY,
+    name                     text,
+    context_length           integer,
+    max_completion_tokens    integer,
+    prompt_price             numeric,
+    completion_price         numeric,
+    request_price            numeric,
+    image_price              numeric,
+    web_search_price         numeric,
+    internal_reasoning_price numeric,
+    input_cache_read_price   numeric,
+    input_cache_write_price  numeric,
+    prices                   jsonb,
+    input_modalities         text[],
+    output_modalities        text[],
+    supported_parameters     text[],
+    refreshed_at             timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON openrouter_model_catalog FROM PUBLIC;
+GRANT SELECT ON openrouter_model_catalog TO PUBLIC;
+COMMENT ON TABLE openrouter_model_catalog IS
+'OpenRouter''s models as openrouter_models() last returned them: refreshed by openrouter_refresh_models() and by the background worker every openrouter.models_refresh_interval. Budgets price requests from it; openrouter_chat says (a NOTICE, once per session) when it names a model this catalog, when not empty, does not know.';
+COMMENT ON COLUMN openrouter_model_catalog.id IS 'The model''s id, as requests name it.';
+COMMENT ON COLUMN openrouter_model_catalog.name IS 'Its display name.';
+COMMENT ON COLUMN openrouter_model_catalog.context_length IS 'Tokens of context.';
+COMMENT ON COLUMN openrouter_model_catalog.max_completion_tokens IS 'Most completion tokens of the top provider (NULL: up to the context length).';
+COMMENT ON COLUMN openrouter_model_catalog.prompt_price IS 'USD per prompt token (-1: known only per request).';
+COMMENT ON COLUMN openrouter_model_catalog.completion_price IS 'USD per completion token (-1: known only per request).';
+COMMENT ON COLUMN openrouter_model_catalog.request_price IS 'USD per request.';
+COMMENT ON COLUMN openrouter_model_catalog.image_price IS 'USD per input image.';
+COMMENT ON COLUMN openrouter_model_catalog.web_search_price IS 'USD per web search.';
+COMMENT ON COLUMN openrouter_model_catalog.internal_reasoning_price IS 'USD per reasoning token.';
+COMMENT ON COLUMN openrouter_model_catalog.input_cache_read_price IS 'USD per prompt token read from the provider''s cache.';
+COMMENT ON COLUMN openrouter_model_catalog.input_cache_write_price IS 'USD per prompt token written to the provider''s cache.';
+COMMENT ON COLUMN openrouter_model_catalog.prices IS 'Every price the service gave, by name, as JSON numbers (USD).';
+COMMENT ON COLUMN openrouter_model_catalog.input_modalities IS 'What it reads: text, image, file, audio, video.';
+COMMENT ON COLUMN openrouter_model_catalog.output_modalities IS 'What it writes: text, image, audio, embeddings.';
+COMMENT ON COLUMN openrouter_model_catalog.supported_parameters IS 'Request fields it honours (max_tokens, temperature, tools, ...).';
+COMMENT ON COLUMN openrouter_model_catalog.refreshed_at IS 'When the row was last refreshed.';
+
+CREATE FUNCTION openrouter_refresh_models(response jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- (the worker passes the answer it fetched without a key: GET /models is public)
+    response := coalesce(response, openrouter_models_response());
+    DELETE FROM openrouter_model_catalog;
+    INSERT INTO openrouter_model_catalog (id, name, context_length, max_completion_tokens,
+        prompt_price, completion_price, request_price, image_price, web_search_price,
+        internal_reasoning_price, input_cache_read_price, input_cache_write_price, prices,
+        input_modalities, output_modalities, supported_parameters)
+    SELECT DISTINCT ON (m.id) m.* FROM openrouter_models_from(response) m;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_refresh_models(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_refresh_models(jsonb) IS
+$$Replaces the contents of openrouter_model_catalog with OpenRouter's models now (GET /models); returns how many. Superusers (and roles granted EXECUTE) only. The background worker runs it every openrouter.models_refresh_interval, and at once when the catalog is empty.$$;
+
+CREATE FUNCTION openrouter_key_status(
+    OUT label text, OUT "limit" numeric, OUT limit_remaining numeric, OUT limit_reset text,
+    OUT usage numeric, OUT usage_daily numeric, OUT usage_weekly numeric, OUT usage_monthly numeric,
+    OUT is_free_tier boolean, OUT expires_at timestamptz)
+RETURNS record
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+SELECT d->>'label', (d->>'limit')::numeric, (d->>'limit_remaining')::numeric, d->>'limit_reset',
+       (d->>'usage')::numeric, (d->>'usage_daily')::numeric, (d->>'usage_weekly')::numeric,
+       (d->>'usage_monthly')::numeric, (d->>'is_free_tier')::boolean, (d->>'expires_at')::timestamptz
+FROM (SELECT openrouter_key_response()->'data' AS d) k
+$$;
+COMMENT ON FUNCTION openrouter_key_status() IS
+$$What OpenRouter says of the calling role's key (GET /key): its label, its credit limit in USD (NULL: none), what is left of it, when the limit resets, usage in USD in total, today, this week and this month (UTC), whether it is a free-tier key, when it expires.$$;
+
+-- Budgets: written only by the checked functions below; a role reads its own.
+CREATE TABLE openrouter_role_budgets (
+    role_id oid PRIMARY KEY,
+    usd     numeric NOT NULL CHECK (usd >= 0),
+    per     text NOT NULL CHECK (per IN ('day', 'month')),
+    set_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON openrouter_role_budgets FROM PUBLIC;
+GRANT SELECT ON openrouter_role_budgets TO PUBLIC;
+ALTER TABLE openrouter_role_budgets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_budget ON openrouter_role_budgets FOR SELECT
+    USING (role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER));
+SELECT pg_catalog.pg_extension_config_dump('openrouter_role_budgets', '');
+COMMENT ON TABLE openrouter_role_budgets IS
+'Budgets of roles in USD per day or month (UTC), set by superusers with openrouter_set_budget(); a role sees its own row and cannot change it.';
+COMMENT ON COLUMN openrouter_role_budgets.role_id IS 'The role whose requests the budget limits.';
+COMMENT ON COLUMN openrouter_role_budgets.usd IS 'The most its requests may cost per period, in USD.';
+COMMENT ON COLUMN openrouter_role_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_role_budgets.set_at IS 'When it was set.';
+
+CREATE TABLE openrouter_column_budgets (
+    table_oid   oid NOT NULL,
+    column_name name NOT NULL,
+    usd         numeric NOT NULL CHECK (usd >= 0),
+    per         text NOT NULL CHECK (per IN ('day', 'month')),
+    set_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (table_oid, column_name)
+);
+REVOKE ALL ON openrouter_column_budgets FROM PUBLIC;
+GRANT SELECT ON openrouter_column_budgets TO PUBLIC;
+COMMENT ON TABLE openrouter_column_budgets IS
+'Budgets of computed columns in USD per day or month (UTC), whoever computes them, set by the table''s owner with openrouter_set_column_budget().';
+COMMENT ON COLUMN openrouter_column_budgets.table_oid IS 'The table of the computed column.';
+COMMENT ON COLUMN openrouter_column_budgets.column_name IS 'The computed column.';
+COMMENT ON COLUMN openrouter_column_budgets.usd IS 'The most computing it may cost per period, in USD.';
+COMMENT ON COLUMN openrouter_column_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_column_budgets.set_at IS 'When it was set.';
+
+CREATE FUNCTION openrouter_set_budget(role regrole, usd numeric, per text DEFAULT 'day') RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'only superusers may set budgets' USING ERRCODE = '42501';
+    END IF;
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF usd IS NULL THEN
+        DELETE FROM openrouter_role_budgets WHERE role_id = role::oid;
+        RETURN;
+    END IF;
+    IF usd < 0 OR per IS NULL OR per NOT IN ('day', 'month') THEN
+        RAISE EXCEPTION 'a budget is a non-negative amount of USD per day or per month'
+            USING ERRCODE = '22023', HINT = 'For example: SELECT openrouter_set_budget(''alice'', 5, ''day'').';
+    END IF;
+    INSERT INTO openrouter_role_budgets AS b (role_id, usd, per) VALUES (role::oid, usd, per)
+    ON CONFLICT (role_id) DO UPDATE SET usd = excluded.usd, per = excluded.per, set_at = now();
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_set_budget(regrole, numeric, text) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_set_budget(regrole, numeric, text) IS
+$$Superusers only: gives a role a budget of usd USD per 'day' or 'month' (UTC); NULL usd removes it. Every session of the role shares it (needs shared_preload_libraries = 'openrouter'): a request whose worst-case cost does not fit in what is left, counting requests in flight, is not sent (SQLSTATE ORC01).$$;
+
+CREATE FUNCTION openrouter_set_column_budget(tbl regclass, column_name name, usd numeric, per text DEFAULT 'day') RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'only superusers may set budgets' USING ERRCODE = '42501';
+    END IF;
+    IF tbl IS NULL OR column_name IS NULL THEN
+        RAISE EXCEPTION 'tbl and column_name must not be null' USING ERRCODE = '22004';
+    END IF;
+    IF usd IS NULL THEN
+        DELETE FROM openrouter_column_budgets b WHERE b.table_oid = tbl::oid AND b.column_name = $2;
+        RETURN;
+    END IF;
+    IF usd < 0 OR per IS NULL OR per NOT IN ('day', 'month') THEN
+        RAISE EXCEPTION 'a budget is a non-negative amount of USD per day or per month' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO openrouter_column_budgets AS b (table_oid, column_name, usd, per) VALUES (tbl::oid, $2, usd, per)
+    ON CONFLICT (table_oid, column_name) DO UPDATE SET usd = excluded.usd, per = excluded.per, set_at = now();
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) IS
+$$Superusers only: gives a computed column a budget of usd USD per 'day' or 'month' (UTC), whoever computes it; NULL usd removes it. A request it would not fit is not sent (SQLSTATE ORC01): under on_error => 'ignore' the cell gets the {"error"} object, so a backfill stops spending and records why.$$;

@@ -28,6 +28,7 @@
  * or_compute_cells() is the one function that computes cells; everything
  * else (trigger, recompute, backfill) chooses rows and calls it.
  */
+#include "budget.h"
 #include "computed.h"
 
 #include "access/genam.h"
@@ -647,6 +648,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	ItemPointerData *written = palloc(sizeof(ItemPointerData) * Max(nctids, 1));
 	int			chunk = Max(1000, 10 * or_max_concurrency);
 	int			previous_on_error;
+	OrBudgetColumn previous_column;
 	int			nestlevel;
 	char	   *table = qualified_table(cc->relid);
 
@@ -655,6 +657,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 		return written;
 	nestlevel = pin_search_path(cc->search_path);
 	previous_on_error = or_swap_context_on_error((int) cc->on_error);
+	previous_column = or_budget_swap_column(cc->relid, cc->column);
 	PG_TRY();
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
@@ -670,6 +673,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	PG_FINALLY();
 	{
 		(void) or_swap_context_on_error(previous_on_error);
+		(void) or_budget_swap_column(previous_column.table, previous_column.column);
 	}
 	PG_END_TRY();
 	restore_search_path(nestlevel);

@@ -123,7 +123,8 @@ build_headers(Transfer *t, const OrClientConfig *client)
 	const char *site_name = req->site_name ? req->site_name : client->site_name;
 	char	   *bearer = psprintf("Bearer %s", client->api_key);
 
-	add_header(t, "Authorization", bearer);
+	if (client->api_key[0] != '\0')
+		add_header(t, "Authorization", bearer);
 	explicit_bzero(bearer, strlen(bearer));
 	pfree(bearer);
 	if (req->body != NULL)
@@ -369,6 +370,20 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	wipe_headers(t);
 }
 
+/* an exchange the admit callback refused: its outcome, without an attempt */
+static void
+refuse_transfer(Batch *b, Transfer *t, OrFailure *failure)
+{
+	failure->attempts = 0;
+	t->exchange->failure = failure;
+	if (b->schedule->on_done != NULL)
+		b->schedule->on_done(t->exchange, b->schedule->on_done_arg);
+	if (t->exchange->abort_on_failure)
+		or_failure_raise(failure);
+	t->state = TRANSFER_DONE;
+	b->done++;
+}
+
 static void
 collect_finished(Batch *b)
 {
@@ -427,6 +442,7 @@ run_batch(Batch *b)
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz wake = 0;
 		bool		started = false;
+		bool		refused = false;
 
 		while (b->in_flight < b->limit)
 		{
@@ -442,12 +458,29 @@ run_batch(Batch *b)
 			t = next_to_start(b, now, &wake);
 			if (t == NULL)
 				break;
+			if (t->exchange->attempts == 0 && b->schedule->admit != NULL)
+			{
+				bool		later = false;
+				OrFailure  *failure = b->schedule->admit(t->exchange, b->schedule->admit_arg, &later);
+
+				if (later && b->in_flight > 0)
+				{
+					b->next_fresh--;	/* first in line again once one is done */
+					break;
+				}
+				if (failure != NULL)
+				{
+					refuse_transfer(b, t, failure);
+					refused = true;
+					continue;
+				}
+			}
 			start_attempt(b, t);
 			started = true;
 		}
 		if (started)
 			or_http_kick();
-		else
+		else if (!refused)
 			or_http_wait(wake);
 		collect_finished(b);
 	}

@@ -10,6 +10,7 @@
  */
 #include "openrouter.h"
 
+#include "budget.h"
 #include "ledger.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
@@ -31,7 +32,7 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 
 /* what a finished request cost, into the usage ledger (ledger.c) */
 static void
-record_usage(const OrExchange *exchange, void *arg)
+record_usage(const OrExchange *exchange)
 {
 	OrUsageRecord record;
 
@@ -50,9 +51,20 @@ record_usage(const OrExchange *exchange, void *arg)
 	or_ledger_write(&record);
 }
 
+/* each request's outcome: its budget reservation settled, the ledger written */
+static void
+exchange_done(const OrExchange *exchange, void *budget)
+{
+	or_budget_settle(budget, exchange);
+	if (or_ledger_active())
+		record_usage(exchange);
+}
+
 /*
  * Send a batch with the settings of the moment and the statement's key;
- * each request is recorded in the usage ledger as soon as it is done.
+ * under a budget each request reserves its worst-case cost before it goes
+ * out (budget.c); each is settled and recorded in the usage ledger as soon
+ * as it is done.
  */
 void
 or_send(OrExchange **exchanges, int count, int max_in_flight)
@@ -63,7 +75,7 @@ or_send(OrExchange **exchanges, int count, int max_in_flight)
 		return;
 	or_schedule_from_settings(&schedule, max_in_flight);
 	schedule.client = *or_statement_client_config();
-	if (or_ledger_active())
-		schedule.on_done = record_usage;
+	schedule.on_done = exchange_done;
+	schedule.on_done_arg = or_budget_reserve_before_send(exchanges, count, &schedule);
 	or_schedule_run(exchanges, count, &schedule);
 }

@@ -47,6 +47,7 @@
 #include "utils/wait_event.h"
 
 #include "ledger.h"
+#include "models.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -298,6 +299,7 @@ openrouter_database_worker_main(Datum arg)
 {
 	Oid			database = DatumGetObjectId(arg);
 	TimestampTz next_expiry = 0;
+	TimestampTz next_models_refresh = 0;
 
 	pqsignal(SIGTERM, die);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -338,6 +340,7 @@ openrouter_database_worker_main(Datum arg)
 			(void) or_ledger_expire();
 			next_expiry = TimestampTzPlusMilliseconds(now, EXPIRE_INTERVAL_MS);
 		}
+		or_models_refresh_step(&next_models_refresh);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

@@ -28,6 +28,7 @@ sub new_openrouter_node
 	$node->init;
 	$node->append_conf('postgresql.conf',
 		"openrouter.base_url = '$ENV{STANDIN_URL}'\n"
+		  . "openrouter.models_refresh_interval = 0\n"
 		  . ($opts{no_preload} ? '' : "shared_preload_libraries = 'openrouter'\n")
 		  . ($opts{conf} // ''));
 	$node->start;
