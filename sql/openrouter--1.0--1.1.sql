@@ -715,3 +715,49 @@ $$;
 REVOKE EXECUTE ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) FROM PUBLIC;
 COMMENT ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) IS
 $$Superusers only: gives a computed column a budget of usd USD per 'day' or 'month' (UTC), whoever computes it; NULL usd removes it. A request it would not fit is not sent (SQLSTATE ORC01): under on_error => 'ignore' the cell gets the {"error"} object, so a backfill stops spending and records why.$$;
+
+CREATE FUNCTION openrouter_budget_counters(
+    OUT role_id oid, OUT table_oid oid, OUT column_name name, OUT period integer,
+    OUT spent double precision, OUT in_flight double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'openrouter_budget_counters'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_budget_counters() IS
+$$The budget counters of this database in shared memory (the caller's role, every computed column; superusers see all): the period counted (days since 2000-01-01 UTC, or year * 12 + month - 1), USD settled in it, USD reserved by requests in flight. Read it through openrouter_budgets.$$;
+
+CREATE VIEW openrouter_budgets WITH (security_barrier) AS
+WITH now_utc AS (
+    SELECT (pg_catalog.now() AT TIME ZONE 'UTC')::date OPERATOR(pg_catalog.-) date '2000-01-01' AS day,
+           (pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC') * 12
+            + pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC') - 1)::integer AS month
+), budgets AS (
+    SELECT 'role'::text AS scope, b.role_id, NULL::oid AS table_oid, NULL::name AS column_name, b.usd, b.per
+    FROM openrouter_role_budgets b
+    WHERE b.role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+       OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+    UNION ALL
+    SELECT 'column', NULL, b.table_oid, b.column_name, b.usd, b.per
+    FROM openrouter_column_budgets b
+)
+SELECT b.scope, b.role_id::regrole AS role, b.table_oid::regclass AS table_name, b.column_name,
+       b.usd, b.per,
+       coalesce(c.spent, 0)::numeric AS spent, coalesce(c.in_flight, 0)::numeric AS in_flight,
+       GREATEST(b.usd OPERATOR(pg_catalog.-) coalesce(c.spent, 0)::numeric
+                OPERATOR(pg_catalog.-) coalesce(c.in_flight, 0)::numeric, 0) AS remaining
+FROM budgets b CROSS JOIN now_utc n
+LEFT JOIN openrouter_budget_counters() c
+  ON c.role_id IS NOT DISTINCT FROM b.role_id AND c.table_oid IS NOT DISTINCT FROM b.table_oid
+ AND c.column_name IS NOT DISTINCT FROM b.column_name
+ AND c.period OPERATOR(pg_catalog.=) CASE b.per WHEN 'day' THEN n.day ELSE n.month END;
+GRANT SELECT ON openrouter_budgets TO PUBLIC;
+COMMENT ON VIEW openrouter_budgets IS
+$$The budgets that apply: the current role's (all roles' for superusers and members of pg_read_all_stats) and every computed column's, with what is spent in the current day or month (UTC), what requests in flight have reserved, and what is left. Spending is counted in shared memory from the first request after the server starts, beginning with what the usage ledger shows for the period.$$;
+COMMENT ON COLUMN openrouter_budgets.scope IS 'role or column.';
+COMMENT ON COLUMN openrouter_budgets.role IS 'The role whose budget it is (scope role).';
+COMMENT ON COLUMN openrouter_budgets.table_name IS 'The table of the computed column (scope column).';
+COMMENT ON COLUMN openrouter_budgets.column_name IS 'The computed column (scope column).';
+COMMENT ON COLUMN openrouter_budgets.usd IS 'The budget in USD per period.';
+COMMENT ON COLUMN openrouter_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_budgets.spent IS 'USD spent in the current period (usage.cost of the answers).';
+COMMENT ON COLUMN openrouter_budgets.in_flight IS 'USD reserved by requests in flight (their worst case).';
+COMMENT ON COLUMN openrouter_budgets.remaining IS 'USD left for new requests.';

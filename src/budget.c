@@ -43,6 +43,7 @@
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -810,4 +811,48 @@ or_budget_reserve_before_send(OrExchange **exchanges, int count, OrSchedule *sch
 	schedule->admit = admit;
 	schedule->admit_arg = b;
 	return b;
+}
+
+/* ---------- what is counted ---------- */
+
+PG_FUNCTION_INFO_V1(openrouter_budget_counters);
+
+/*
+ * openrouter_budget_counters() RETURNS TABLE (role_id oid, table_oid oid,
+ * column_name name, day_or_month int, spent float8, in_flight float8): this
+ * database's counters in shared memory (a role's own, and every column's;
+ * superusers see all).  Nothing without shared_preload_libraries.
+ */
+Datum
+openrouter_budget_counters(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bool		all = superuser();
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (or_shared == NULL)
+		return (Datum) 0;
+	LWLockAcquire(or_shared->lock, LW_SHARED);
+	for (int i = 0; i < OR_MAX_BUDGET_COUNTERS; i++)
+	{
+		OrBudgetCounter *c = &or_shared->budget_counters[i];
+		Datum		values[6];
+		bool		nulls[6] = {false};
+
+		if (c->database != MyDatabaseId ||
+			(OidIsValid(c->role) && c->role != GetUserId() && !all))
+			continue;
+		values[0] = ObjectIdGetDatum(c->role);
+		nulls[0] = !OidIsValid(c->role);
+		values[1] = ObjectIdGetDatum(c->table);
+		nulls[1] = !OidIsValid(c->table);
+		values[2] = NameGetDatum(&c->column);
+		nulls[2] = !OidIsValid(c->table);
+		values[3] = Int32GetDatum(c->period);
+		values[4] = Float8GetDatum(c->spent);
+		values[5] = Float8GetDatum(c->reserved);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	LWLockRelease(or_shared->lock);
+	return (Datum) 0;
 }

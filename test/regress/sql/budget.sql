@@ -40,8 +40,11 @@ SELECT openrouter_chat(:'hi', 'openai/gpt-4o-mini', model_kwargs => '{"max_token
 \set VERBOSITY terse
 RESET openrouter.max_spend;
 
--- a role's budget; the session cap can only lower it, never raise it
-SELECT openrouter_set_budget(current_user::regrole, 0.0001, 'day');
+-- a role's budget (a role of its own: its spending today starts at zero)
+SELECT openrouter_set_budget('budget_user', 0.0001, 'day');
+SET ROLE budget_user;
+SELECT openrouter_configure_client('sk-or-v1-budget-user-key');
+-- the session cap can only lower it, never raise it
 SET openrouter.max_spend = 1000;
 SELECT r->'error'->>'sqlstate' AS sqlstate
 FROM openrouter_chat(:'hi', 'openai/gpt-4o-mini', model_kwargs => '{"max_tokens": 1000}',
@@ -55,15 +58,19 @@ SELECT r->'error'->>'sqlstate' AS sqlstate, r->'error'->>'message' AS message
 FROM openrouter_chat(:'hi', 'openrouter/auto', on_error => 'ignore') AS r;
 SELECT r->'error'->>'sqlstate' AS sqlstate
 FROM openrouter_chat(:'hi', 'openai/gpt-4o-typo', on_error => 'ignore') AS r;
--- provider.max_price (USD per million tokens) gives a price: ORC01 (the role's budget is spent), not ORC02
+-- provider.max_price (USD per million tokens) gives the request a price
 SELECT r->>'model' AS model
 FROM openrouter_chat(:'hi', 'openrouter/auto', model_kwargs => '{"max_tokens": 10}',
-                     provider => '{"max_price": {"prompt": 1, "completion": 1}}') AS r;
--- unless a superuser allows them
+                     provider => '{"max_price": {"prompt": 0.1, "completion": 0.1}}') AS r;
+-- a role cannot allow unknown prices for itself; a superuser can
 SET openrouter.budget_allow_unknown_price = on;
-SELECT r->>'model' AS model FROM openrouter_chat(:'hi', 'openrouter/auto') AS r;
+RESET ROLE;
+SET openrouter.budget_allow_unknown_price = on;
+SET ROLE budget_user;
+SELECT r->>'model' AS model FROM openrouter_chat(:'hi', 'openrouter/auto', model_kwargs => '{"max_tokens": 10}') AS r;
+RESET ROLE;
 RESET openrouter.budget_allow_unknown_price;
-SELECT openrouter_set_budget(current_user::regrole, NULL);
+SELECT openrouter_set_budget('budget_user', NULL);
 
 -- a computed column's budget stops a backfill; the failures say why
 CREATE TABLE budget_notes (id int PRIMARY KEY, note text);
@@ -81,10 +88,29 @@ SELECT CASE WHEN summary ? 'choices' THEN 'answer' ELSE coalesce(summary->'error
 SELECT openrouter_set_column_budget('budget_notes', 'summary', NULL);
 DROP TABLE budget_notes;
 
--- the worked example of the README
+-- the worked example of the README ("Cost control")
+-- a superuser gives roles budgets in USD per day (or month), and a computed column its own:
 SELECT openrouter_set_budget('budget_user', 5, 'day');
-SELECT role_id::regrole, usd, per FROM openrouter_role_budgets;
-SELECT openrouter_set_budget('budget_user', NULL);
+SELECT openrouter_set_budget(current_user::regrole, 20, 'month');
+CREATE TABLE reviews (id int PRIMARY KEY, body text);
+INSERT INTO reviews VALUES (1, 'Great value.'), (2, 'Arrived broken.');
+SELECT openrouter_set_column_budget('reviews', 'sentiment', 1, 'month');
+SELECT openrouter_add_computed_column('reviews', 'sentiment',
+    $$openrouter_chat(openrouter_messages('Sentiment of: ' || body), 'openai/gpt-4o-mini',
+                      model_kwargs => '{"max_tokens": 5}')$$,
+    on_error => 'ignore');
+-- what applies, what is spent, what is left
+SELECT scope, role, table_name, column_name, usd, per, spent > 0 AS spent_some, in_flight, remaining < usd AS less_left
+FROM openrouter_budgets ORDER BY scope, role;
+-- the role sees its own budget only, and may lower it for its session
+SET ROLE budget_user;
+SELECT scope, role, usd, per FROM openrouter_budgets WHERE scope = 'role';
+SELECT count(*) AS budget_rows_seen FROM openrouter_role_budgets;
+SET openrouter.max_spend = 0.50;
+RESET openrouter.max_spend;
+RESET ROLE;
+SELECT openrouter_set_budget('budget_user', NULL), openrouter_set_budget(current_user::regrole, NULL);
+DROP TABLE reviews;
 
 -- leave the catalog empty for the tests after this one (no NOTICEs there)
 DELETE FROM openrouter_model_catalog;
