@@ -516,6 +516,15 @@ typedef struct Batch
 static Batch *active = NULL;
 static bool callbacks_registered = false;
 
+/* a sum of reservations after one is released: rounding never leaves dust */
+static double
+released(double reserved, double amount)
+{
+	double		left = reserved + amount;
+
+	return (left < 1e-12) ? 0 : left;
+}
+
 /* the reservation (or release, with negative amount) on every limit; caller holds the lock */
 static void
 add_reserved(Batch *b, double amount, double spent)
@@ -526,12 +535,12 @@ add_reserved(Batch *b, double amount, double spent)
 
 		if (c == NULL)
 		{
-			session_reserved = Max(0, session_reserved + amount);
+			session_reserved = released(session_reserved, amount);
 			session_spent += spent;
 		}
 		else
 		{
-			c->reserved = Max(0, c->reserved + amount);
+			c->reserved = released(c->reserved, amount);
 			c->spent += spent;
 		}
 	}
@@ -727,7 +736,7 @@ or_budget_settle(void *budget, const OrExchange *exchange)
 			if (shared)
 				LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
 			add_reserved(b, -r->amount, cost);
-			b->in_flight -= r->amount;
+			b->in_flight = released(b->in_flight, -r->amount);
 			if (shared)
 				LWLockRelease(or_shared->lock);
 		}

@@ -34,7 +34,7 @@ static const struct catalog_model models[] = {
 	 "0.00000015", "0.0000006", "0", "text,image,file", "text"},
 	{"anthropic/claude-haiku-4.5", "Anthropic: Claude Haiku 4.5", 200000, 64000,
 	 "0.000001", "0.000005", "0", "image,text", "text"},
-	{"standin/latency_ms=200", "Stand-in: 200 ms answers", 8192, 1024,
+	{"standin/latency=200", "Stand-in: 200 ms answers", 8192, 1024,
 	 "0.0000001", "0.0000004", "0", "text", "text"},
 	{"standin/free", "Stand-in: free", 8192, 0,
 	 "0", "0", "0", "text", "text"},
