@@ -218,6 +218,22 @@ json_number(JsonbContainer *object, const char *key)
 											  NumericGetDatum(v->val.numeric)));
 }
 
+/* a price of provider.max_price: a decimal string (the spec's type) or a number; -1: none */
+static double
+json_price(JsonbContainer *object, const char *key)
+{
+	JsonbValue *v = object ? jb_object_get(object, key) : NULL;
+	char	   *text;
+	char	   *end;
+	double		price;
+
+	if (v == NULL || v->type != jbvString)
+		return json_number(object, key);
+	text = pnstrdup(v->val.string.val, v->val.string.len);
+	price = strtod(text, &end);
+	return (end != text && *end == '\0' && isfinite(price) && price >= 0) ? price : -1;
+}
+
 /* price per token of one model, capped by provider.max_price (USD per million) */
 static double
 capped(double price, double max_price_per_million)
@@ -235,9 +251,9 @@ model_worst_case(const char *model, double prompt_tokens, double max_tokens,
 				 JsonbContainer *max_price)
 {
 	ModelPrice *p = model_price(model);
-	double		prompt = capped(p && p->known ? p->prompt : -1, json_number(max_price, "prompt"));
-	double		completion = capped(p && p->known ? p->completion : -1, json_number(max_price, "completion"));
-	double		request = capped(p && p->known ? p->request : 0, json_number(max_price, "request"));
+	double		prompt = capped(p && p->known ? p->prompt : -1, json_price(max_price, "prompt"));
+	double		completion = capped(p && p->known ? p->completion : -1, json_price(max_price, "completion"));
+	double		request = capped(p && p->known ? p->request : 0, json_price(max_price, "request"));
 	double		completion_tokens = max_tokens;
 
 	if (completion_tokens < 0 && p != NULL)

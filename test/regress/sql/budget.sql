@@ -61,7 +61,7 @@ FROM openrouter_chat(:'hi', 'openai/gpt-4o-typo', on_error => 'ignore') AS r;
 -- provider.max_price (USD per million tokens) gives the request a price
 SELECT r->>'model' AS model
 FROM openrouter_chat(:'hi', 'openrouter/auto', model_kwargs => '{"max_tokens": 10}',
-                     provider => '{"max_price": {"prompt": 0.1, "completion": 0.1}}') AS r;
+                     provider => '{"max_price": {"prompt": "0.1", "completion": "0.1"}}') AS r;
 -- a role cannot allow unknown prices for itself; a superuser can
 SET openrouter.budget_allow_unknown_price = on;
 RESET ROLE;
