@@ -499,50 +499,16 @@ REVOKE EXECUTE ON FUNCTION openrouter_price(jsonb) FROM PUBLIC;
 COMMENT ON FUNCTION openrouter_price(jsonb) IS
 $$Internal: a price of the models catalog (a JSON decimal string or number, USD per token) as numeric; NULL when it is neither.$$;
 
-CREATE FUNCTION openrouter_models_from(response jsonb,
-    OUT id text, OUT name text, OUT context_length integer, OUT max_completion_tokens integer,
-    OUT prompt_price numeric, OUT completion_price numeric, OUT request_price numeric,
-    OUT image_price numeric, OUT web_search_price numeric, OUT internal_reasoning_price numeric,
-    OUT input_cache_read_price numeric, OUT input_cache_write_price numeric, OUT prices jsonb,
-    OUT input_modalities text[], OUT output_modalities text[], OUT supported_parameters text[])
-RETURNS SETOF record
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
-SET search_path = @extschema@, pg_catalog, pg_temp
+-- the elements of a JSON array of strings (anything else: none)
+CREATE FUNCTION openrouter_text_array(value jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT m->>'id', m->>'name', (m->>'context_length')::integer,
-       (m #>> '{top_provider,max_completion_tokens}')::integer,
-       openrouter_price(m #> '{pricing,prompt}'), openrouter_price(m #> '{pricing,completion}'),
-       openrouter_price(m #> '{pricing,request}'), openrouter_price(m #> '{pricing,image}'),
-       openrouter_price(m #> '{pricing,web_search}'), openrouter_price(m #> '{pricing,internal_reasoning}'),
-       openrouter_price(m #> '{pricing,input_cache_read}'), openrouter_price(m #> '{pricing,input_cache_write}'),
-       (SELECT jsonb_object_agg(p.key, openrouter_price(p.value))
-          FROM jsonb_each(CASE WHEN jsonb_typeof(m->'pricing') = 'object' THEN m->'pricing' ELSE '{}' END) p
-         WHERE openrouter_price(p.value) IS NOT NULL),
-       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m #> '{architecture,input_modalities}') = 'array'
-                                                   THEN m #> '{architecture,input_modalities}' ELSE '[]' END)),
-       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m #> '{architecture,output_modalities}') = 'array'
-                                                   THEN m #> '{architecture,output_modalities}' ELSE '[]' END)),
-       ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(m->'supported_parameters') = 'array'
-                                                   THEN m->'supported_parameters' ELSE '[]' END))
-FROM jsonb_array_elements(CASE WHEN jsonb_typeof(response->'data') = 'array' THEN response->'data' ELSE '[]' END) AS m
-WHERE m->>'id' IS NOT NULL
+SELECT ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(value) = 'array' THEN value ELSE '[]' END))
 $$;
-REVOKE EXECUTE ON FUNCTION openrouter_models_from(jsonb) FROM PUBLIC;
-COMMENT ON FUNCTION openrouter_models_from(jsonb) IS
-$$Internal: the rows of openrouter_models() from an answer of GET /models.$$;
-
-CREATE FUNCTION openrouter_models(
-    OUT id text, OUT name text, OUT context_length integer, OUT max_completion_tokens integer,
-    OUT prompt_price numeric, OUT completion_price numeric, OUT request_price numeric,
-    OUT image_price numeric, OUT web_search_price numeric, OUT internal_reasoning_price numeric,
-    OUT input_cache_read_price numeric, OUT input_cache_write_price numeric, OUT prices jsonb,
-    OUT input_modalities text[], OUT output_modalities text[], OUT supported_parameters text[])
-RETURNS SETOF record
-LANGUAGE sql VOLATILE PARALLEL UNSAFE
-SET search_path = @extschema@, pg_catalog, pg_temp
-AS $$ SELECT * FROM openrouter_models_from(openrouter_models_response()) $$;
-COMMENT ON FUNCTION openrouter_models() IS
-$$OpenRouter's models now (GET /models), one row each: id, name, context length, max completion tokens (of the top provider), every price in USD per token as numeric (the usual ones as columns, all of them in prices; -1 means a price known only per request, as openrouter/auto's), input and output modalities, supported parameters. openrouter_refresh_models() keeps them in openrouter_model_catalog.$$;
+REVOKE EXECUTE ON FUNCTION openrouter_text_array(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_text_array(jsonb) IS
+$$Internal: the strings of a JSON array as text[] (empty for anything else).$$;
 
 CREATE TABLE openrouter_model_catalog (
     id                       text PRIMARY KEY,
@@ -585,6 +551,37 @@ COMMENT ON COLUMN openrouter_model_catalog.output_modalities IS 'What it writes:
 COMMENT ON COLUMN openrouter_model_catalog.supported_parameters IS 'Request fields it honours (max_tokens, temperature, tools, ...).';
 COMMENT ON COLUMN openrouter_model_catalog.refreshed_at IS 'When the row was last refreshed.';
 
+CREATE FUNCTION openrouter_models_from(response jsonb) RETURNS SETOF openrouter_model_catalog
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+SELECT m->>'id', m->>'name', (m->>'context_length')::integer,
+       (m #>> '{top_provider,max_completion_tokens}')::integer,
+       openrouter_price(m #> '{pricing,prompt}'), openrouter_price(m #> '{pricing,completion}'),
+       openrouter_price(m #> '{pricing,request}'), openrouter_price(m #> '{pricing,image}'),
+       openrouter_price(m #> '{pricing,web_search}'), openrouter_price(m #> '{pricing,internal_reasoning}'),
+       openrouter_price(m #> '{pricing,input_cache_read}'), openrouter_price(m #> '{pricing,input_cache_write}'),
+       (SELECT jsonb_object_agg(p.key, openrouter_price(p.value))
+          FROM jsonb_each(CASE WHEN jsonb_typeof(m->'pricing') = 'object' THEN m->'pricing' ELSE '{}' END) p
+         WHERE openrouter_price(p.value) IS NOT NULL),
+       openrouter_text_array(m #> '{architecture,input_modalities}'),
+       openrouter_text_array(m #> '{architecture,output_modalities}'),
+       openrouter_text_array(m->'supported_parameters'),
+       now()
+FROM jsonb_array_elements(CASE WHEN jsonb_typeof(response->'data') = 'array' THEN response->'data' ELSE '[]' END) AS m
+WHERE m->>'id' IS NOT NULL
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_models_from(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_models_from(jsonb) IS
+$$Internal: the rows of openrouter_models() from an answer of GET /models.$$;
+
+CREATE FUNCTION openrouter_models() RETURNS SETOF openrouter_model_catalog
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$ SELECT * FROM openrouter_models_from(openrouter_models_response()) $$;
+COMMENT ON FUNCTION openrouter_models() IS
+$$OpenRouter's models now (GET /models), one row each, as openrouter_model_catalog keeps them: id, name, context length, max completion tokens (of the top provider), every price in USD per token as numeric (the usual ones as columns, all of them in prices; -1 means a price known only per request, as openrouter/auto's), input and output modalities, supported parameters. openrouter_refresh_models() stores them.$$;
+
 CREATE FUNCTION openrouter_refresh_models(response jsonb DEFAULT NULL) RETURNS bigint
 LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
 SET search_path = @extschema@, pg_catalog, pg_temp
@@ -595,10 +592,7 @@ BEGIN
     -- (the worker passes the answer it fetched without a key: GET /models is public)
     response := coalesce(response, openrouter_models_response());
     DELETE FROM openrouter_model_catalog;
-    INSERT INTO openrouter_model_catalog (id, name, context_length, max_completion_tokens,
-        prompt_price, completion_price, request_price, image_price, web_search_price,
-        internal_reasoning_price, input_cache_read_price, input_cache_write_price, prices,
-        input_modalities, output_modalities, supported_parameters)
+    INSERT INTO openrouter_model_catalog
     SELECT DISTINCT ON (m.id) m.* FROM openrouter_models_from(response) m;
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
