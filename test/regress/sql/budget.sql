@@ -18,11 +18,11 @@ SELECT label, "limit", limit_remaining, limit_reset, usage, usage_daily, usage_w
        usage_monthly, is_free_tier FROM openrouter_key_status();
 
 -- budgets: a role that is not a superuser cannot set or change one, nor see another's
-CREATE ROLE budget_user;
-GRANT USAGE ON SCHEMA public TO budget_user;
-SET ROLE budget_user;
-SELECT openrouter_set_budget('budget_user', 100);
-INSERT INTO openrouter_role_budgets VALUES ('budget_user'::regrole, 100, 'day');
+CREATE ROLE analyst;
+GRANT USAGE ON SCHEMA public TO analyst;
+SET ROLE analyst;
+SELECT openrouter_set_budget('analyst', 100);
+INSERT INTO openrouter_role_budgets VALUES ('analyst'::regrole, 100, 'day');
 RESET ROLE;
 
 -- the session's cap (0.0001 USD from now on)
@@ -41,8 +41,8 @@ SELECT openrouter_chat(:'hi', 'openai/gpt-4o-mini', model_kwargs => '{"max_token
 RESET openrouter.max_spend;
 
 -- a role's budget (a role of its own: its spending today starts at zero)
-SELECT openrouter_set_budget('budget_user', 0.0001, 'day');
-SET ROLE budget_user;
+SELECT openrouter_set_budget('analyst', 0.0001, 'day');
+SET ROLE analyst;
 SELECT openrouter_configure_client('sk-or-v1-budget-user-key');
 -- the session cap can only lower it, never raise it
 SET openrouter.max_spend = 1000;
@@ -66,11 +66,11 @@ FROM openrouter_chat(:'hi', 'openrouter/auto', model_kwargs => '{"max_tokens": 1
 SET openrouter.budget_allow_unknown_price = on;
 RESET ROLE;
 SET openrouter.budget_allow_unknown_price = on;
-SET ROLE budget_user;
+SET ROLE analyst;
 SELECT r->>'model' AS model FROM openrouter_chat(:'hi', 'openrouter/auto', model_kwargs => '{"max_tokens": 10}') AS r;
 RESET ROLE;
 RESET openrouter.budget_allow_unknown_price;
-SELECT openrouter_set_budget('budget_user', NULL);
+SELECT openrouter_set_budget('analyst', NULL);
 
 -- a computed column's budget stops a backfill; the failures say why
 CREATE TABLE budget_notes (id int PRIMARY KEY, note text);
@@ -90,7 +90,7 @@ DROP TABLE budget_notes;
 
 -- the worked example of the README ("Cost control")
 -- a superuser gives roles budgets in USD per day (or month), and a computed column its own:
-SELECT openrouter_set_budget('budget_user', 5, 'day');
+SELECT openrouter_set_budget('analyst', 5, 'day');
 SELECT openrouter_set_budget(current_user::regrole, 20, 'month');
 CREATE TABLE reviews (id int PRIMARY KEY, body text);
 INSERT INTO reviews VALUES (1, 'Great value.'), (2, 'Arrived broken.');
@@ -100,19 +100,19 @@ SELECT openrouter_add_computed_column('reviews', 'sentiment',
                       model_kwargs => '{"max_tokens": 5}')$$,
     on_error => 'ignore');
 -- what applies, what is spent, what is left
-SELECT scope, role, table_name, column_name, usd, per, spent > 0 AS spent_some, in_flight, remaining < usd AS less_left
+SELECT scope, role, table_name, column_name, usd, per, spent > 0 AS spent, in_flight, remaining < usd AS used
 FROM openrouter_budgets ORDER BY scope, role;
 -- the role sees its own budget only, and may lower it for its session
-SET ROLE budget_user;
+SET ROLE analyst;
 SELECT scope, role, usd, per FROM openrouter_budgets WHERE scope = 'role';
 SELECT count(*) AS budget_rows_seen FROM openrouter_role_budgets;
 SET openrouter.max_spend = 0.50;
 RESET openrouter.max_spend;
 RESET ROLE;
-SELECT openrouter_set_budget('budget_user', NULL), openrouter_set_budget(current_user::regrole, NULL);
+SELECT openrouter_set_budget('analyst', NULL), openrouter_set_budget(current_user::regrole, NULL);
 DROP TABLE reviews;
 
 -- leave the catalog empty for the tests after this one (no NOTICEs there)
 DELETE FROM openrouter_model_catalog;
-REVOKE USAGE ON SCHEMA public FROM budget_user;
-DROP ROLE budget_user;
+REVOKE USAGE ON SCHEMA public FROM analyst;
+DROP ROLE analyst;
