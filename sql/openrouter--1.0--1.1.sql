@@ -487,6 +487,13 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION openrouter_key_response() IS
 $$Asks OpenRouter about the calling role's key (GET {openrouter.base_url}/key) and returns the answer as jsonb ({"data": {...}}). openrouter_key_status() reads it as a row.$$;
 
+CREATE FUNCTION openrouter_budgets_changed() RETURNS void
+AS 'MODULE_PATHNAME', 'openrouter_budgets_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION openrouter_budgets_changed() FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_budgets_changed() IS
+$$Internal: the budgets or the models catalog were written; once the transaction commits, every session reads them again (they are otherwise kept between transactions).$$;
+
 -- a price as OpenRouter writes it (a decimal string, USD per token), or NULL
 CREATE FUNCTION openrouter_price(value jsonb) RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -595,6 +602,7 @@ BEGIN
     INSERT INTO openrouter_model_catalog
     SELECT DISTINCT ON (m.id) m.* FROM openrouter_models_from(response) m;
     GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM openrouter_budgets_changed();
     RETURN n;
 END
 $$;
@@ -667,6 +675,7 @@ BEGIN
     IF role IS NULL THEN
         RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM openrouter_budgets_changed();
     IF usd IS NULL THEN
         DELETE FROM openrouter_role_budgets WHERE role_id = role::oid;
         RETURN;
@@ -695,6 +704,7 @@ BEGIN
     IF tbl IS NULL OR column_name IS NULL THEN
         RAISE EXCEPTION 'tbl and column_name must not be null' USING ERRCODE = '22004';
     END IF;
+    PERFORM openrouter_budgets_changed();
     IF usd IS NULL THEN
         DELETE FROM openrouter_column_budgets b WHERE b.table_oid = tbl::oid AND b.column_name = $2;
         RETURN;

@@ -84,35 +84,100 @@ or_budget_swap_column(Oid table, const char *column)
 	return previous;
 }
 
-/* ---------- the extension's schema, per transaction ---------- */
+/* ---------- what this backend read, and when it must read again ---------- */
 
-static LocalTransactionId schema_lxid = InvalidLocalTransactionId;
+/*
+ * What this backend read of the budget tables and the catalog stays true while
+ * the generation in shared memory is unchanged (openrouter_budgets_changed(),
+ * called by the functions that write them, bumps it once their transaction
+ * has committed) and the tables are still there; without shared memory, for
+ * one transaction.  cache_epoch numbers the readings: cached items carry the
+ * epoch they were read in.
+ */
+static uint64 cache_epoch = 0;
+static uint64 cache_generation = 0;
+static LocalTransactionId cache_lxid = InvalidLocalTransactionId;
+static Oid	cache_relid = InvalidOid;	/* openrouter_role_budgets */
+static Oid	schema_ns = InvalidOid;
 static char schema[NAMEDATALEN];
 static bool has_budget_tables;	/* 1.1's (a 1.0 database has none) */
+static bool bump_at_commit = false;
+static bool callbacks_registered = false;
 
-/* are the catalog and budget tables there?  (looked up once per transaction) */
+static void register_callbacks(void);
+
+static uint64
+generation_now(void)
+{
+	uint64		generation;
+
+	if (or_shared == NULL)
+		return 0;
+	LWLockAcquire(or_shared->lock, LW_SHARED);
+	generation = or_shared->budget_generation;
+	LWLockRelease(or_shared->lock);
+	return generation;
+}
+
+static bool
+reading_still_valid(uint64 generation)
+{
+	if (cache_lxid == InvalidLocalTransactionId)
+		return false;
+	if (or_shared == NULL || !has_budget_tables)
+		return cache_lxid == MyProc->lxid;
+	return generation == cache_generation &&
+		get_relname_relid("openrouter_role_budgets", schema_ns) == cache_relid;
+}
+
+/* are the catalog and budget tables there?  (read again only when they may have changed) */
 static bool
 budget_tables(void)
 {
-	if (schema_lxid != MyProc->lxid)
+	uint64		generation = generation_now();
+
+	if (reading_still_valid(generation))
+		return has_budget_tables;
+
+	has_budget_tables = false;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT n.nspname, n.oid, c.oid FROM pg_catalog.pg_extension e"
+					" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
+					" JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid"
+					"  AND c.relname OPERATOR(pg_catalog.=) 'openrouter_role_budgets'"
+					" WHERE e.extname OPERATOR(pg_catalog.=) 'openrouter'", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
 	{
-		has_budget_tables = false;
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (SPI_execute("SELECT n.nspname FROM pg_catalog.pg_extension e"
-						" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
-						" JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid"
-						"  AND c.relname OPERATOR(pg_catalog.=) 'openrouter_role_budgets'"
-						" WHERE e.extname OPERATOR(pg_catalog.=) 'openrouter'", true, 1) == SPI_OK_SELECT &&
-			SPI_processed == 1)
-		{
-			strlcpy(schema, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sizeof(schema));
-			has_budget_tables = true;
-		}
-		SPI_finish();
-		schema_lxid = MyProc->lxid;
+		bool		isnull;
+
+		strlcpy(schema, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), sizeof(schema));
+		schema_ns = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+		cache_relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+		has_budget_tables = true;
 	}
+	SPI_finish();
+	cache_lxid = MyProc->lxid;
+	cache_generation = generation;
+	cache_epoch++;
 	return has_budget_tables;
+}
+
+PG_FUNCTION_INFO_V1(openrouter_budgets_changed);
+
+/*
+ * openrouter_budgets_changed(): the budgets or the catalog were written; once
+ * this transaction commits, every backend reads them again.
+ */
+Datum
+openrouter_budgets_changed(PG_FUNCTION_ARGS)
+{
+	if (or_shared != NULL)
+	{
+		register_callbacks();
+		bump_at_commit = true;
+	}
+	PG_RETURN_VOID();
 }
 
 static char *
@@ -126,6 +191,8 @@ qualified(const char *name)
 typedef struct ModelPrice
 {
 	char		model[NAMEDATALEN * 2];	/* hash key (truncated names share an entry) */
+	uint64		epoch;			/* the reading it comes from */
+	bool		warned;			/* the NOTICE of an unknown model was given */
 	bool		known;			/* in the catalog */
 	bool		priced;			/* prompt and completion prices known */
 	double		prompt;
@@ -136,6 +203,7 @@ typedef struct ModelPrice
 } ModelPrice;
 
 static HTAB *prices = NULL;
+static uint64 empty_catalog_epoch = 0;	/* the reading that found the catalog empty */
 
 static double
 float_column(HeapTuple tuple, TupleDesc desc, int n, double if_null)
@@ -167,8 +235,10 @@ model_price(const char *model)
 		prices = hash_create("openrouter model prices", 64, &ctl, HASH_ELEM | HASH_STRINGS);
 	}
 	entry = hash_search(prices, model, HASH_FIND, NULL);
-	if (entry != NULL)
+	if (entry != NULL && entry->epoch == cache_epoch)
 		return entry;
+	if (empty_catalog_epoch == cache_epoch)
+		return NULL;
 
 	arg = CStringGetTextDatum(model);
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -186,9 +256,13 @@ model_price(const char *model)
 	if (!DatumGetBool(SPI_getbinval(tuple, desc, 7, &isnull)))
 	{
 		SPI_finish();
-		return NULL;			/* an empty catalog knows nothing: ask again later */
+		empty_catalog_epoch = cache_epoch;	/* an empty catalog knows nothing */
+		return NULL;
 	}
 	entry = hash_search(prices, model, HASH_ENTER, &found);
+	if (!found)
+		entry->warned = false;
+	entry->epoch = cache_epoch;
 	entry->known = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
 	entry->prompt = float_column(tuple, desc, 1, -1);
 	entry->completion = float_column(tuple, desc, 2, -1);
@@ -198,11 +272,14 @@ model_price(const char *model)
 	entry->priced = entry->known && entry->prompt >= 0 && entry->completion >= 0 && entry->request >= 0;
 	SPI_finish();
 
-	if (!entry->known)
+	if (!entry->known && !entry->warned)
+	{
+		entry->warned = true;
 		ereport(NOTICE,
 				(errmsg("model \"%s\" is not in the openrouter models catalog", model),
 				 errdetail("OpenRouter will probably answer 404 (no endpoints found)."),
 				 errhint("SELECT id FROM openrouter_model_catalog lists the models; openrouter_refresh_models() refreshes it. This is said once per session.")));
+	}
 	return entry;
 }
 
@@ -382,6 +459,8 @@ ledger_spent(Oid role, Oid table, const char *column, TimestampTz start)
 	Oid			types[3] = {OIDOID, TEXTOID, TIMESTAMPTZOID};
 	double		spent;
 
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(psprintf("SELECT pg_catalog.sum(cost)::pg_catalog.float8 FROM %s"
 									   " WHERE %s AND finished_at OPERATOR(pg_catalog.>=) $3 AND NOT from_cache",
 									   qualified("openrouter_usage"),
@@ -390,6 +469,7 @@ ledger_spent(Oid role, Oid table, const char *column, TimestampTz start)
 							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read the usage ledger");
 	spent = float_column(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, 0);
+	SPI_finish();
 	return spent;
 }
 
@@ -429,7 +509,7 @@ counter_for(Oid role, Oid table, const char *column, Period period)
 /* the stored budgets that apply now, cached for the transaction */
 typedef struct StoredLimits
 {
-	LocalTransactionId lxid;
+	uint64		epoch;			/* the reading it comes from (0: none) */
 	Oid			role;
 	Oid			table;
 	char		column[NAMEDATALEN];
@@ -439,7 +519,7 @@ typedef struct StoredLimits
 	bool		is_column[2];
 } StoredLimits;
 
-static StoredLimits stored = {InvalidLocalTransactionId};
+static StoredLimits stored = {0};
 
 static void
 read_stored_limits(void)
@@ -449,12 +529,14 @@ read_stored_limits(void)
 	char		nulls[3] = {' ', ' ', ' '};
 	const char *column = current_column.column ? current_column.column : "";
 
-	if (stored.lxid == MyProc->lxid && stored.role == GetUserId() &&
+	if (stored.epoch == cache_epoch && stored.role == GetUserId() &&
 		stored.table == current_column.table && strcmp(stored.column, column) == 0)
 		return;
 	args[0] = ObjectIdGetDatum(GetUserId());
 	args[1] = ObjectIdGetDatum(current_column.table);
 	args[2] = CStringGetTextDatum(column);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(psprintf("SELECT usd::pg_catalog.float8, per OPERATOR(pg_catalog.=) 'month', false FROM %s"
 									   " WHERE role_id OPERATOR(pg_catalog.=) $1"
 									   " UNION ALL SELECT usd::pg_catalog.float8, per OPERATOR(pg_catalog.=) 'month', true FROM %s"
@@ -473,7 +555,8 @@ read_stored_limits(void)
 		stored.is_column[stored.n] = DatumGetBool(SPI_getbinval(tuple, SPI_tuptable->tupdesc, 3, &isnull));
 		stored.n++;
 	}
-	stored.lxid = MyProc->lxid;
+	SPI_finish();
+	stored.epoch = cache_epoch;
 	stored.role = GetUserId();
 	stored.table = current_column.table;
 	strlcpy(stored.column, column, sizeof(stored.column));
@@ -530,7 +613,6 @@ typedef struct Batch
 } Batch;
 
 static Batch *active = NULL;
-static bool callbacks_registered = false;
 
 /* a sum of reservations after one is released: rounding never leaves dust */
 static double
@@ -601,6 +683,17 @@ on_xact(XactEvent event, void *arg)
 {
 	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
 		release_all();
+	if (event == XACT_EVENT_COMMIT && bump_at_commit)
+	{
+		/* after the commit is visible: whoever sees the new generation sees the rows */
+		LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
+		or_shared->budget_generation++;
+		LWLockRelease(or_shared->lock);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT ||
+		event == XACT_EVENT_PREPARE)
+		bump_at_commit = false;
 }
 
 static void
@@ -615,6 +708,17 @@ on_exit_release(int code, Datum arg)
 {
 	if (or_shared != NULL && active != NULL)
 		release_all();
+}
+
+static void
+register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	RegisterXactCallback(on_xact, NULL);
+	RegisterSubXactCallback(on_subxact, NULL);
+	before_shmem_exit(on_exit_release, 0);
+	callbacks_registered = true;
 }
 
 static OrFailure *
@@ -774,24 +878,16 @@ or_budget_reserve_before_send(OrExchange **exchanges, int count, OrSchedule *sch
 	if (count == 0 || !budget_tables())
 		return NULL;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
 	if (or_max_spend >= 0)
 	{
-		limits[0].what = pstrdup("this session (openrouter.max_spend)");
-		limits[0].per = pstrdup("session");
+		limits[0].what = "this session (openrouter.max_spend)";
+		limits[0].per = "session";
 		limits[0].usd = or_max_spend;
 		limits[0].period = PERIOD_DAY;
 		limits[0].counter = NULL;
 		nlimits = 1;
 	}
 	nlimits += stored_limits(limits + nlimits);
-	for (int i = 0; i < nlimits; i++)	/* out of SPI's memory */
-	{
-		limits[i].what = MemoryContextStrdup(TopMemoryContext, limits[i].what);
-		limits[i].per = MemoryContextStrdup(TopMemoryContext, limits[i].per);
-	}
-	SPI_finish();
 
 	if (nlimits == 0)
 	{
@@ -802,13 +898,7 @@ or_budget_reserve_before_send(OrExchange **exchanges, int count, OrSchedule *sch
 		return NULL;
 	}
 
-	if (!callbacks_registered)
-	{
-		RegisterXactCallback(on_xact, NULL);
-		RegisterSubXactCallback(on_subxact, NULL);
-		before_shmem_exit(on_exit_release, 0);
-		callbacks_registered = true;
-	}
+	register_callbacks();
 	context = AllocSetContextCreate(TopMemoryContext, "openrouter budget", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(context);
 	b = palloc0(sizeof(Batch));
@@ -819,8 +909,6 @@ or_budget_reserve_before_send(OrExchange **exchanges, int count, OrSchedule *sch
 		b->limits[i] = limits[i];
 		b->limits[i].what = pstrdup(limits[i].what);
 		b->limits[i].per = pstrdup(limits[i].per);
-		pfree((char *) limits[i].what);
-		pfree((char *) limits[i].per);
 	}
 	b->count = count;
 	b->reservations = palloc0(count * sizeof(Reservation));

@@ -50,6 +50,7 @@ typedef struct OrSharedState
 	Latch	   *launcher_latch;
 	uint64		wake_count;		/* or_wake_launcher() calls: a database may have gained the extension */
 	OrDatabaseWorker workers[OR_MAX_DATABASE_WORKERS];
+	uint64		budget_generation;	/* bumped when budgets or the catalog change (budget.c) */
 	OrBudgetCounter budget_counters[OR_MAX_BUDGET_COUNTERS];
 	int			n_spool_writers;	/* MaxBackends + 1, indexed by BackendId */
 	OrSpoolWriter spool_writers[FLEXIBLE_ARRAY_MEMBER];

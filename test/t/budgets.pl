@@ -67,10 +67,14 @@ is($node->safe_psql('postgres', qq{
 	SELECT abs(spent - $spent) < 0.000000001 AND in_flight = 0
 	FROM openrouter_budgets WHERE role = 'regress_spender'::regrole}),
 	't', 'openrouter_budgets shows what the sessions spent, nothing in flight');
-ok($node->poll_query_until('postgres', qq{
-	SELECT count(*) = $refused FROM openrouter_usage
-	WHERE role = 'regress_spender'::regrole AND failure = 'ORC01' AND attempts = 0}),
-	'the usage ledger records each refusal (ORC01, no attempt)');
+my $ledger_refusals = qq{SELECT count(*) FROM openrouter_usage
+	WHERE role = 'regress_spender'::regrole AND failure = 'ORC01' AND attempts = 0};
+$node->poll_query_until('postgres', "SELECT ($ledger_refusals) >= $refused");
+is($node->safe_psql('postgres', $ledger_refusals), $refused,
+	'the usage ledger records each refusal (ORC01, no attempt)')
+  or diag $node->safe_psql('postgres', q{SELECT failure, attempts, count(*) FROM openrouter_usage
+	WHERE role = 'regress_spender'::regrole GROUP BY 1, 2}) . "\n"
+  . $node->safe_psql('postgres', q{SELECT * FROM openrouter_ledger_spool});
 
 # reservations are released when the statement fails (nothing left in flight)
 $node->psql('postgres', q{SET ROLE regress_spender; SET statement_timeout = '300ms';
