@@ -607,6 +607,7 @@ typedef struct Batch
 	int			count;
 	int			settled;
 	int			next_admit;		/* exchanges are admitted in order: where to look first */
+	int			next_settle;	/* and mostly finish in order */
 	double		in_flight;		/* USD this batch has reserved for requests in flight */
 	Reservation *reservations;
 	MemoryContext context;
@@ -837,13 +838,14 @@ or_budget_settle(void *budget, const OrExchange *exchange)
 
 	if (b == NULL)
 		return;
-	for (int i = 0; i < b->count; i++)
+	for (int n = 0; n < b->count; n++)
 	{
-		Reservation *r = &b->reservations[i];
+		Reservation *r = &b->reservations[(b->next_settle + n) % b->count];
 		double		cost;
 
 		if (r->exchange != exchange || r->settled)
 			continue;
+		b->next_settle = (int) (r - b->reservations) + 1;
 		r->settled = true;
 		b->settled++;
 		if (r->reserved)
