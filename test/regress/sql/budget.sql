@@ -1,6 +1,10 @@
 -- Cost control: the models catalog, key status, budgets.
 \set hi '[{"role": "user", "content": "hi"}]'
 
+-- an empty catalog knows no model: no NOTICE
+SELECT count(*) AS catalog_rows FROM openrouter_model_catalog;
+SELECT r->>'model' AS model FROM openrouter_chat(:'hi', 'openai/gpt-4o-typo2') AS r;
+
 -- the catalog: refreshed by hand; every price as numeric
 SELECT openrouter_refresh_models() AS models;
 SELECT id, context_length, max_completion_tokens, prompt_price, completion_price, request_price,
@@ -16,6 +20,10 @@ SELECT r->>'model' AS model FROM openrouter_chat(:'hi', 'openai/gpt-4o-mini') AS
 -- key status: GET /key with the role's key
 SELECT label, "limit", limit_remaining, limit_reset, usage, usage_daily, usage_weekly,
        usage_monthly, is_free_tier FROM openrouter_key_status();
+-- a free-tier key has no limit
+SET openrouter.api_key = 'sk-or-v1-free-tier';
+SELECT "limit", limit_remaining, is_free_tier FROM openrouter_key_status();
+RESET openrouter.api_key;
 
 -- budgets: a role that is not a superuser cannot set or change one, nor see another's
 CREATE ROLE analyst;
