@@ -10,7 +10,10 @@
  *	  X-RateLimit-Reset (a header, or the error body's metadata), else
  *	  exponential backoff with jitter, bounded by max_retries,
  *	  max_retry_wait and the statement's remaining time (statement_timeout);
- *	- the request's headers (the key, attribution), wiped when done.
+ *	- the request's headers (the key, attribution), wiped when done;
+ *	- schedule->admit before a request's first attempt: it may refuse it (its
+ *	  failure is then the outcome, nothing sent) or hold it back until a
+ *	  request in flight is done (budgets, budget.c).
  *
  * Everything it needs comes in the OrSchedule: it reads no setting and runs
  * no SPI, so that any driver (the SQL functions through send.c, a background
