@@ -745,3 +745,299 @@ AS 'MODULE_PATHNAME', 'openrouter_cache_clear'
 LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION openrouter_cache_clear(boolean) IS
 $$Removes the calling role's answers from the response cache (every role's with all_roles => true, superusers only), including answers not yet moved from the spool into the table; returns how many were removed. The next identical request is sent again.$$;
+
+-- ======================================================================
+-- Cost control: the models catalog, key status, budgets (models.c, budget.c)
+-- ======================================================================
+
+-- The service's answers, as they came (GET /models, GET /key).
+CREATE FUNCTION openrouter_models_response() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_models_response'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION openrouter_models_response() IS
+$$Asks OpenRouter for its models (GET {openrouter.base_url}/models) and returns the answer as jsonb ({"data": [...]}). openrouter_models() reads it as rows.$$;
+
+CREATE FUNCTION openrouter_key_response() RETURNS jsonb
+AS 'MODULE_PATHNAME', 'openrouter_key_response'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION openrouter_key_response() IS
+$$Asks OpenRouter about the calling role's key (GET {openrouter.base_url}/key) and returns the answer as jsonb ({"data": {...}}). openrouter_key_status() reads it as a row.$$;
+
+CREATE FUNCTION openrouter_budgets_changed() RETURNS void
+AS 'MODULE_PATHNAME', 'openrouter_budgets_changed'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+REVOKE EXECUTE ON FUNCTION openrouter_budgets_changed() FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_budgets_changed() IS
+$$Internal: the budgets or the models catalog were written; once the transaction commits, every session reads them again (they are otherwise kept between transactions).$$;
+
+-- a price as OpenRouter writes it (a decimal string, USD per token), or NULL
+CREATE FUNCTION openrouter_price(value jsonb) RETURNS numeric
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT CASE WHEN jsonb_typeof(value) = 'number' THEN value::text::numeric
+            WHEN value #>> '{}' ~ '^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN (value #>> '{}')::numeric END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_price(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_price(jsonb) IS
+$$Internal: a price of the models catalog (a JSON decimal string or number, USD per token) as numeric; NULL when it is neither.$$;
+
+-- the elements of a JSON array of strings (anything else: none)
+CREATE FUNCTION openrouter_text_array(value jsonb) RETURNS text[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT ARRAY(SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(value) = 'array' THEN value ELSE '[]' END))
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_text_array(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_text_array(jsonb) IS
+$$Internal: the strings of a JSON array as text[] (empty for anything else).$$;
+
+CREATE TABLE openrouter_model_catalog (
+    id                       text PRIMARY KEY,
+    name                     text,
+    context_length           integer,
+    max_completion_tokens    integer,
+    prompt_price             numeric,
+    completion_price         numeric,
+    request_price            numeric,
+    image_price              numeric,
+    web_search_price         numeric,
+    internal_reasoning_price numeric,
+    input_cache_read_price   numeric,
+    input_cache_write_price  numeric,
+    prices                   jsonb,
+    input_modalities         text[],
+    output_modalities        text[],
+    supported_parameters     text[],
+    refreshed_at             timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON openrouter_model_catalog FROM PUBLIC;
+GRANT SELECT ON openrouter_model_catalog TO PUBLIC;
+COMMENT ON TABLE openrouter_model_catalog IS
+'OpenRouter''s models as openrouter_models() last returned them: refreshed by openrouter_refresh_models() and by the background worker every openrouter.models_refresh_interval. Budgets price requests from it; openrouter_chat says (a NOTICE, once per session) when it names a model this catalog, when not empty, does not know.';
+COMMENT ON COLUMN openrouter_model_catalog.id IS 'The model''s id, as requests name it.';
+COMMENT ON COLUMN openrouter_model_catalog.name IS 'Its display name.';
+COMMENT ON COLUMN openrouter_model_catalog.context_length IS 'Tokens of context.';
+COMMENT ON COLUMN openrouter_model_catalog.max_completion_tokens IS 'Most completion tokens of the top provider (NULL: up to the context length).';
+COMMENT ON COLUMN openrouter_model_catalog.prompt_price IS 'USD per prompt token (-1: known only per request).';
+COMMENT ON COLUMN openrouter_model_catalog.completion_price IS 'USD per completion token (-1: known only per request).';
+COMMENT ON COLUMN openrouter_model_catalog.request_price IS 'USD per request.';
+COMMENT ON COLUMN openrouter_model_catalog.image_price IS 'USD per input image.';
+COMMENT ON COLUMN openrouter_model_catalog.web_search_price IS 'USD per web search.';
+COMMENT ON COLUMN openrouter_model_catalog.internal_reasoning_price IS 'USD per reasoning token.';
+COMMENT ON COLUMN openrouter_model_catalog.input_cache_read_price IS 'USD per prompt token read from the provider''s cache.';
+COMMENT ON COLUMN openrouter_model_catalog.input_cache_write_price IS 'USD per prompt token written to the provider''s cache.';
+COMMENT ON COLUMN openrouter_model_catalog.prices IS 'Every price the service gave, by name, as JSON numbers (USD).';
+COMMENT ON COLUMN openrouter_model_catalog.input_modalities IS 'What it reads: text, image, file, audio, video.';
+COMMENT ON COLUMN openrouter_model_catalog.output_modalities IS 'What it writes: text, image, audio, embeddings.';
+COMMENT ON COLUMN openrouter_model_catalog.supported_parameters IS 'Request fields it honours (max_tokens, temperature, tools, ...).';
+COMMENT ON COLUMN openrouter_model_catalog.refreshed_at IS 'When the row was last refreshed.';
+
+CREATE FUNCTION openrouter_models_from(response jsonb) RETURNS SETOF openrouter_model_catalog
+LANGUAGE sql STABLE PARALLEL SAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+SELECT m->>'id', m->>'name', (m->>'context_length')::integer,
+       (m #>> '{top_provider,max_completion_tokens}')::integer,
+       openrouter_price(m #> '{pricing,prompt}'), openrouter_price(m #> '{pricing,completion}'),
+       openrouter_price(m #> '{pricing,request}'), openrouter_price(m #> '{pricing,image}'),
+       openrouter_price(m #> '{pricing,web_search}'), openrouter_price(m #> '{pricing,internal_reasoning}'),
+       openrouter_price(m #> '{pricing,input_cache_read}'), openrouter_price(m #> '{pricing,input_cache_write}'),
+       (SELECT jsonb_object_agg(p.key, openrouter_price(p.value))
+          FROM jsonb_each(CASE WHEN jsonb_typeof(m->'pricing') = 'object' THEN m->'pricing' ELSE '{}' END) p
+         WHERE openrouter_price(p.value) IS NOT NULL),
+       openrouter_text_array(m #> '{architecture,input_modalities}'),
+       openrouter_text_array(m #> '{architecture,output_modalities}'),
+       openrouter_text_array(m->'supported_parameters'),
+       now()
+FROM jsonb_array_elements(CASE WHEN jsonb_typeof(response->'data') = 'array' THEN response->'data' ELSE '[]' END) AS m
+WHERE m->>'id' IS NOT NULL
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_models_from(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_models_from(jsonb) IS
+$$Internal: the rows of openrouter_models() from an answer of GET /models.$$;
+
+CREATE FUNCTION openrouter_models() RETURNS SETOF openrouter_model_catalog
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$ SELECT * FROM openrouter_models_from(openrouter_models_response()) $$;
+COMMENT ON FUNCTION openrouter_models() IS
+$$OpenRouter's models now (GET /models), one row each, as openrouter_model_catalog keeps them: id, name, context length, max completion tokens (of the top provider), every price in USD per token as numeric (the usual ones as columns, all of them in prices; -1 means a price known only per request, as openrouter/auto's), input and output modalities, supported parameters. openrouter_refresh_models() stores them.$$;
+
+CREATE FUNCTION openrouter_refresh_models(response jsonb DEFAULT NULL) RETURNS bigint
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    -- (the worker passes the answer it fetched without a key: GET /models is public)
+    response := coalesce(response, openrouter_models_response());
+    DELETE FROM openrouter_model_catalog;
+    INSERT INTO openrouter_model_catalog
+    SELECT DISTINCT ON (m.id) m.* FROM openrouter_models_from(response) m;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    PERFORM openrouter_budgets_changed();
+    RETURN n;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_refresh_models(jsonb) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_refresh_models(jsonb) IS
+$$Replaces the contents of openrouter_model_catalog with OpenRouter's models now (GET /models); returns how many. Superusers (and roles granted EXECUTE) only. The background worker runs it every openrouter.models_refresh_interval, and at once when the catalog is empty.$$;
+
+CREATE FUNCTION openrouter_key_status(
+    OUT label text, OUT "limit" numeric, OUT limit_remaining numeric, OUT limit_reset text,
+    OUT usage numeric, OUT usage_daily numeric, OUT usage_weekly numeric, OUT usage_monthly numeric,
+    OUT is_free_tier boolean, OUT expires_at timestamptz)
+RETURNS record
+LANGUAGE sql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+SELECT d->>'label', (d->>'limit')::numeric, (d->>'limit_remaining')::numeric, d->>'limit_reset',
+       (d->>'usage')::numeric, (d->>'usage_daily')::numeric, (d->>'usage_weekly')::numeric,
+       (d->>'usage_monthly')::numeric, (d->>'is_free_tier')::boolean, (d->>'expires_at')::timestamptz
+FROM (SELECT openrouter_key_response()->'data' AS d) k
+$$;
+COMMENT ON FUNCTION openrouter_key_status() IS
+$$What OpenRouter says of the calling role's key (GET /key): its label, its credit limit in USD (NULL: none), what is left of it, when the limit resets, usage in USD in total, today, this week and this month (UTC), whether it is a free-tier key, when it expires.$$;
+
+-- Budgets: written only by the checked functions below; a role reads its own.
+CREATE TABLE openrouter_role_budgets (
+    role_id oid PRIMARY KEY,
+    usd     numeric NOT NULL CHECK (usd >= 0),
+    per     text NOT NULL CHECK (per IN ('day', 'month')),
+    set_at  timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+REVOKE ALL ON openrouter_role_budgets FROM PUBLIC;
+GRANT SELECT ON openrouter_role_budgets TO PUBLIC;
+ALTER TABLE openrouter_role_budgets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_budget ON openrouter_role_budgets FOR SELECT
+    USING (role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER));
+SELECT pg_catalog.pg_extension_config_dump('openrouter_role_budgets', '');
+COMMENT ON TABLE openrouter_role_budgets IS
+'Budgets of roles in USD per day or month (UTC), set by superusers with openrouter_set_budget(); a role sees its own row and cannot change it.';
+COMMENT ON COLUMN openrouter_role_budgets.role_id IS 'The role whose requests the budget limits.';
+COMMENT ON COLUMN openrouter_role_budgets.usd IS 'The most its requests may cost per period, in USD.';
+COMMENT ON COLUMN openrouter_role_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_role_budgets.set_at IS 'When it was set.';
+
+CREATE TABLE openrouter_column_budgets (
+    table_oid   oid NOT NULL,
+    column_name name NOT NULL,
+    usd         numeric NOT NULL CHECK (usd >= 0),
+    per         text NOT NULL CHECK (per IN ('day', 'month')),
+    set_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+    PRIMARY KEY (table_oid, column_name)
+);
+REVOKE ALL ON openrouter_column_budgets FROM PUBLIC;
+GRANT SELECT ON openrouter_column_budgets TO PUBLIC;
+COMMENT ON TABLE openrouter_column_budgets IS
+'Budgets of computed columns in USD per day or month (UTC), whoever computes them, set by the table''s owner with openrouter_set_column_budget().';
+COMMENT ON COLUMN openrouter_column_budgets.table_oid IS 'The table of the computed column.';
+COMMENT ON COLUMN openrouter_column_budgets.column_name IS 'The computed column.';
+COMMENT ON COLUMN openrouter_column_budgets.usd IS 'The most computing it may cost per period, in USD.';
+COMMENT ON COLUMN openrouter_column_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_column_budgets.set_at IS 'When it was set.';
+
+CREATE FUNCTION openrouter_set_budget(role regrole, usd numeric, per text DEFAULT 'day') RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'only superusers may set budgets' USING ERRCODE = '42501';
+    END IF;
+    IF role IS NULL THEN
+        RAISE EXCEPTION 'role must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM openrouter_budgets_changed();
+    IF usd IS NULL THEN
+        DELETE FROM openrouter_role_budgets WHERE role_id = role::oid;
+        RETURN;
+    END IF;
+    IF usd < 0 OR per IS NULL OR per NOT IN ('day', 'month') THEN
+        RAISE EXCEPTION 'a budget is a non-negative amount of USD per day or per month'
+            USING ERRCODE = '22023', HINT = 'For example: SELECT openrouter_set_budget(''alice'', 5, ''day'').';
+    END IF;
+    INSERT INTO openrouter_role_budgets AS b (role_id, usd, per) VALUES (role::oid, usd, per)
+    ON CONFLICT (role_id) DO UPDATE SET usd = excluded.usd, per = excluded.per, set_at = now();
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_set_budget(regrole, numeric, text) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_set_budget(regrole, numeric, text) IS
+$$Superusers only: gives a role a budget of usd USD per 'day' or 'month' (UTC); NULL usd removes it. Every session of the role shares it (needs shared_preload_libraries = 'openrouter'): a request whose worst-case cost does not fit in what is left, counting requests in flight, is not sent (SQLSTATE ORC01).$$;
+
+CREATE FUNCTION openrouter_set_column_budget(tbl regclass, column_name name, usd numeric, per text DEFAULT 'day') RETURNS void
+LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+SET search_path = @extschema@, pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+BEGIN
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE EXCEPTION 'only superusers may set budgets' USING ERRCODE = '42501';
+    END IF;
+    IF tbl IS NULL OR column_name IS NULL THEN
+        RAISE EXCEPTION 'tbl and column_name must not be null' USING ERRCODE = '22004';
+    END IF;
+    PERFORM openrouter_budgets_changed();
+    IF usd IS NULL THEN
+        DELETE FROM openrouter_column_budgets b WHERE b.table_oid = tbl::oid AND b.column_name = $2;
+        RETURN;
+    END IF;
+    IF usd < 0 OR per IS NULL OR per NOT IN ('day', 'month') THEN
+        RAISE EXCEPTION 'a budget is a non-negative amount of USD per day or per month' USING ERRCODE = '22023';
+    END IF;
+    INSERT INTO openrouter_column_budgets AS b (table_oid, column_name, usd, per) VALUES (tbl::oid, $2, usd, per)
+    ON CONFLICT (table_oid, column_name) DO UPDATE SET usd = excluded.usd, per = excluded.per, set_at = now();
+END
+$$;
+REVOKE EXECUTE ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_set_column_budget(regclass, name, numeric, text) IS
+$$Superusers only: gives a computed column a budget of usd USD per 'day' or 'month' (UTC), whoever computes it; NULL usd removes it. A request it would not fit is not sent (SQLSTATE ORC01): under on_error => 'ignore' the cell gets the {"error"} object, so a backfill stops spending and records why.$$;
+
+CREATE FUNCTION openrouter_budget_counters(
+    OUT role_id oid, OUT table_oid oid, OUT column_name name, OUT period integer,
+    OUT spent double precision, OUT in_flight double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'openrouter_budget_counters'
+LANGUAGE C VOLATILE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION openrouter_budget_counters() IS
+$$The budget counters of this database in shared memory (the caller's role, every computed column; superusers see all): the period counted (days since 2000-01-01 UTC, or year * 12 + month - 1), USD settled in it, USD reserved by requests in flight. Read it through openrouter_budgets.$$;
+
+CREATE VIEW openrouter_budgets WITH (security_barrier) AS
+WITH now_utc AS (
+    SELECT (pg_catalog.now() AT TIME ZONE 'UTC')::date OPERATOR(pg_catalog.-) date '2000-01-01' AS day,
+           (pg_catalog.date_part('year', pg_catalog.now() AT TIME ZONE 'UTC') * 12
+            + pg_catalog.date_part('month', pg_catalog.now() AT TIME ZONE 'UTC') - 1)::integer AS month
+), budgets AS (
+    SELECT 'role'::text AS scope, b.role_id, NULL::oid AS table_oid, NULL::name AS column_name, b.usd, b.per
+    FROM openrouter_role_budgets b
+    WHERE b.role_id OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_roles WHERE rolname OPERATOR(pg_catalog.=) CURRENT_USER)
+       OR pg_catalog.pg_has_role(CURRENT_USER, 'pg_read_all_stats', 'USAGE')
+    UNION ALL
+    SELECT 'column', NULL, b.table_oid, b.column_name, b.usd, b.per
+    FROM openrouter_column_budgets b
+)
+SELECT b.scope, b.role_id::regrole AS role, b.table_oid::regclass AS table_name, b.column_name,
+       b.usd, b.per,
+       coalesce(c.spent, 0)::numeric AS spent, coalesce(c.in_flight, 0)::numeric AS in_flight,
+       GREATEST(b.usd OPERATOR(pg_catalog.-) coalesce(c.spent, 0)::numeric
+                OPERATOR(pg_catalog.-) coalesce(c.in_flight, 0)::numeric, 0) AS remaining
+FROM budgets b CROSS JOIN now_utc n
+LEFT JOIN openrouter_budget_counters() c
+  ON c.role_id IS NOT DISTINCT FROM b.role_id AND c.table_oid IS NOT DISTINCT FROM b.table_oid
+ AND c.column_name IS NOT DISTINCT FROM b.column_name
+ AND c.period OPERATOR(pg_catalog.=) CASE b.per WHEN 'day' THEN n.day ELSE n.month END;
+GRANT SELECT ON openrouter_budgets TO PUBLIC;
+COMMENT ON VIEW openrouter_budgets IS
+$$The budgets that apply: the current role's (all roles' for superusers and members of pg_read_all_stats) and every computed column's, with what is spent in the current day or month (UTC), what requests in flight have reserved, and what is left. Spending is counted in shared memory from the first request after the server starts, beginning with what the usage ledger shows for the period.$$;
+COMMENT ON COLUMN openrouter_budgets.scope IS 'role or column.';
+COMMENT ON COLUMN openrouter_budgets.role IS 'The role whose budget it is (scope role).';
+COMMENT ON COLUMN openrouter_budgets.table_name IS 'The table of the computed column (scope column).';
+COMMENT ON COLUMN openrouter_budgets.column_name IS 'The computed column (scope column).';
+COMMENT ON COLUMN openrouter_budgets.usd IS 'The budget in USD per period.';
+COMMENT ON COLUMN openrouter_budgets.per IS 'The period: day or month (UTC).';
+COMMENT ON COLUMN openrouter_budgets.spent IS 'USD spent in the current period (usage.cost of the answers).';
+COMMENT ON COLUMN openrouter_budgets.in_flight IS 'USD reserved by requests in flight (their worst case).';
+COMMENT ON COLUMN openrouter_budgets.remaining IS 'USD left for new requests.';

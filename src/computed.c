@@ -28,6 +28,7 @@
  * or_compute_cells() is the one function that computes cells; everything
  * else (trigger, recompute, backfill) chooses rows and calls it.
  */
+#include "budget.h"
 #include "computed.h"
 #include "progress.h"
 
@@ -657,6 +658,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	ItemPointerData *written = palloc(sizeof(ItemPointerData) * Max(nctids, 1));
 	int			chunk = Max(1000, 10 * or_max_concurrency);
 	int			previous_on_error;
+	OrBudgetColumn previous_column;
 	int			nestlevel;
 	char	   *table = qualified_table(cc->relid);
 	OrProgress	progress;
@@ -674,6 +676,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	context.arg = &progress;
 	context.previous = error_context_stack;
 	error_context_stack = &context;
+	previous_column = or_budget_swap_column(cc->relid, cc->column);
 	PG_TRY();
 	{
 		/*
@@ -700,6 +703,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	PG_FINALLY();
 	{
 		(void) or_swap_context_on_error(previous_on_error);
+		(void) or_budget_swap_column(previous_column.table, previous_column.column);
 	}
 	PG_END_TRY();
 	error_context_stack = context.previous;

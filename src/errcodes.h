@@ -37,6 +37,10 @@
 /* keys */
 #define ERRCODE_OR_NO_API_KEY			MAKE_SQLSTATE('O','R','K','0','1')
 
+/* spending (budget.c) */
+#define ERRCODE_OR_BUDGET_EXCEEDED		MAKE_SQLSTATE('O','R','C','0','1')
+#define ERRCODE_OR_PRICE_UNKNOWN		MAKE_SQLSTATE('O','R','C','0','2')
+
 /* tool calls */
 #define ERRCODE_OR_UNDECLARED_TOOL		MAKE_SQLSTATE('O','R','T','0','1')
 #define ERRCODE_OR_TOOL_ARGUMENTS_JSON	MAKE_SQLSTATE('O','R','T','0','2')

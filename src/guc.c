@@ -26,6 +26,8 @@
 #include "openrouter.h"
 #include "ledger.h"
 #include "response_cache.h"
+#include "budget.h"
+#include "models.h"
 
 #include <limits.h>
 
@@ -484,6 +486,30 @@ or_define_gucs(void)
 							&or_response_cache_max_size,
 							1024, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MB,
+							NULL, NULL, NULL);
+
+	DefineCustomRealVariable("openrouter.max_spend",
+							 "The most this session may spend, in USD, from the moment the setting takes its value (-1: no cap).",
+							 "Only lowers: role and computed column budgets still apply. SET LOCAL or a function's SET clause caps a transaction or a call.",
+							 &or_max_spend,
+							 -1, -1, 1e9,
+							 PGC_USERSET, 0,
+							 NULL, or_max_spend_assign, NULL);
+
+	DefineCustomBoolVariable("openrouter.budget_allow_unknown_price",
+							 "Sends requests whose price is unknown under a budget (counted at their real cost afterwards).",
+							 NULL,
+							 &or_budget_unknown_price,
+							 false,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("openrouter.models_refresh_interval",
+							"How often the background worker refreshes the models catalog (0: never).",
+							"An empty catalog is refreshed at once.",
+							&or_models_refresh_minutes,
+							1440, 0, 525600,
+							PGC_SIGHUP, GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("openrouter");

@@ -254,6 +254,16 @@ open_spool(void)
 		spool_warning("open");
 		return false;
 	}
+	/*
+	 * Live before the file exists: a worker that lists the new file must not
+	 * take it for a dead backend's, ingest it empty and remove it while this
+	 * backend goes on writing to it.
+	 */
+	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
+	or_shared->spool_writers[MyBackendId].pid = MyProcPid;
+	or_shared->spool_writers[MyBackendId].session_start = MyStartTimestamp;
+	LWLockRelease(or_shared->lock);
+	before_shmem_exit(close_spool, 0);
 	spool_file_name(path, MyDatabaseId, MyProcPid, MyStartTimestamp);
 	spool_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | PG_BINARY, pg_file_create_mode);
 	if (spool_fd < 0)
@@ -263,11 +273,6 @@ open_spool(void)
 		return false;
 	}
 	spool_end = (uint64) lseek(spool_fd, 0, SEEK_END);
-	LWLockAcquire(or_shared->lock, LW_EXCLUSIVE);
-	or_shared->spool_writers[MyBackendId].pid = MyProcPid;
-	or_shared->spool_writers[MyBackendId].session_start = MyStartTimestamp;
-	LWLockRelease(or_shared->lock);
-	before_shmem_exit(close_spool, 0);
 	return true;
 }
 

@@ -136,6 +136,7 @@ or_prefetch_collect(const OrHttpRequest *request, const OrClientIdentity *client
 	entry->exchange->request.model = request->model ? pstrdup(request->model) : NULL;
 	entry->exchange->request.body = pstrdup(request->body);
 	entry->exchange->request.body_len = request->body_len;
+	entry->exchange->request.model = request->model ? pstrdup(request->model) : NULL;
 	entry->exchange->request.site_url = request->site_url ? pstrdup(request->site_url) : NULL;
 	entry->exchange->request.site_name = request->site_name ? pstrdup(request->site_name) : NULL;
 	entry->exchange->abort_on_failure = abort_on_failure;

@@ -11,7 +11,10 @@
  *	  X-RateLimit-Reset (a header, or the error body's metadata), else
  *	  exponential backoff with jitter, bounded by max_retries,
  *	  max_retry_wait and the statement's remaining time (statement_timeout);
- *	- the request's headers (the key, attribution), wiped when done.
+ *	- the request's headers (the key, attribution), wiped when done;
+ *	- schedule->admit before a request's first attempt: it may refuse it (its
+ *	  failure is then the outcome, nothing sent) or hold it back until a
+ *	  request in flight is done (budgets, budget.c).
  *
  * Everything it needs comes in the OrSchedule: it reads no setting and runs
  * no SPI, so that any driver (the SQL functions through send.c, a background
@@ -122,7 +125,8 @@ build_headers(Transfer *t, const OrClientConfig *client)
 	const char *site_name = req->site_name ? req->site_name : client->site_name;
 	char	   *bearer = psprintf("Bearer %s", client->api_key);
 
-	add_header(t, "Authorization", bearer);
+	if (client->api_key[0] != '\0')
+		add_header(t, "Authorization", bearer);
 	explicit_bzero(bearer, strlen(bearer));
 	pfree(bearer);
 	if (req->body != NULL)
@@ -388,6 +392,20 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	wipe_headers(t);
 }
 
+/* an exchange the admit callback refused: its outcome, without an attempt */
+static void
+refuse_transfer(Batch *b, Transfer *t, OrFailure *failure)
+{
+	failure->attempts = 0;
+	t->exchange->failure = failure;
+	if (b->schedule->on_done != NULL)
+		b->schedule->on_done(t->exchange, b->schedule->on_done_arg);
+	if (t->exchange->abort_on_failure)
+		or_failure_raise(failure);
+	t->state = TRANSFER_DONE;
+	b->done++;
+}
+
 static void
 collect_finished(Batch *b)
 {
@@ -434,11 +452,13 @@ run_batch(Batch *b)
 		TimestampTz now = GetCurrentTimestamp();
 		TimestampTz wake = 0;
 		bool		started = false;
+		bool		refused = false;
 
 		while (b->in_flight < b->max_in_flight &&
 			   next_to_start(b, now, &wake, false) != NULL)
 		{
 			TimestampTz gate = 0;
+			Transfer   *t;
 
 			if (b->pacer != NULL && !b->pacer->admit(b->pace, b->in_flight, &gate))
 			{
@@ -446,12 +466,32 @@ run_batch(Batch *b)
 					wake = (wake == 0) ? gate : Min(wake, gate);
 				break;
 			}
-			start_attempt(b, next_to_start(b, now, &wake, true));
+			t = next_to_start(b, now, &wake, true);
+			if (t == NULL)
+				break;
+			if (t->exchange->attempts == 0 && b->schedule->admit != NULL)
+			{
+				bool		later = false;
+				OrFailure  *failure = b->schedule->admit(t->exchange, b->schedule->admit_arg, &later);
+
+				if (later && b->in_flight > 0)
+				{
+					b->next_fresh--;	/* first in line again once one is done */
+					break;
+				}
+				if (failure != NULL)
+				{
+					refuse_transfer(b, t, failure);
+					refused = true;
+					continue;
+				}
+			}
+			start_attempt(b, t);
 			started = true;
 		}
 		if (started)
 			or_http_kick();
-		else
+		else if (!refused)
 			or_http_wait(wake);
 		collect_finished(b);
 	}

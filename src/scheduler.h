@@ -19,7 +19,7 @@
 /* Who pays and who is named: resolved once (api_key.c), wiped after use. */
 typedef struct OrClientConfig
 {
-	char	   *api_key;		/* never NULL once resolved */
+	char	   *api_key;		/* never NULL once resolved; "": no Authorization (public GET /models) */
 	char	   *site_url;		/* role default, or NULL (UTF-8) */
 	char	   *site_name;		/* role default, or NULL (UTF-8) */
 } OrClientConfig;
@@ -114,6 +114,15 @@ typedef struct OrPacer
  */
 typedef void (*OrExchangeDone) (const OrExchange *exchange, void *arg);
 
+/*
+ * Called before an exchange's first attempt (never before a retry): NULL
+ * lets it go; a failure returned instead is its outcome (nothing is sent,
+ * on_done is called as for any outcome); *later (with NULL) holds it back
+ * until a request of the batch in flight is done.  Budgets use it
+ * (budget.c).
+ */
+typedef OrFailure *(*OrExchangeAdmit) (OrExchange *exchange, void *arg, bool *later);
+
 /* The limits and the destination of one batch. */
 typedef struct OrSchedule
 {
@@ -131,6 +140,8 @@ typedef struct OrSchedule
 	const OrPacer *pacer;		/* or NULL: no pacing beyond max_in_flight */
 	OrExchangeDone on_done;		/* or NULL */
 	void	   *on_done_arg;
+	OrExchangeAdmit admit;		/* or NULL */
+	void	   *admit_arg;
 } OrSchedule;
 
 /*

@@ -13,9 +13,10 @@
  */
 #include "openrouter.h"
 
+#include "budget.h"
 #include "ledger.h"
-#include "progress.h"
 #include "limiter.h"
+#include "progress.h"
 #include "response_cache.h"
 
 /* The limits and destination that the openrouter.* settings describe now. */
@@ -39,7 +40,7 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 
 /* what a finished request cost, into the usage ledger (ledger.c) */
 static void
-record_usage(const OrExchange *exchange, void *arg)
+record_usage(const OrExchange *exchange)
 {
 	OrUsageRecord record;
 
@@ -58,21 +59,36 @@ record_usage(const OrExchange *exchange, void *arg)
 	or_ledger_write(&record);
 }
 
-/* a finished request: into the ledger, and counted by the progress report */
-static void
-request_done(const OrExchange *exchange, void *arg)
+/* what one or_send() keeps for its requests' outcomes */
+typedef struct SendState
 {
+	void	   *budget;			/* the reservations (budget.c), or NULL */
+	OrProgress *progress;		/* the report that counts them, or NULL */
+} SendState;
+
+/*
+ * Each request's outcome: its budget reservation settled, the ledger
+ * written, the progress report told.
+ */
+static void
+exchange_done(const OrExchange *exchange, void *arg)
+{
+	SendState  *state = (SendState *) arg;
+
+	or_budget_settle(state->budget, exchange);
 	if (or_ledger_active())
-		record_usage(exchange, NULL);
-	or_progress_add((OrProgress *) arg, 1, exchange->failure != NULL ? 1 : 0);
+		record_usage(exchange);
+	if (state->progress != NULL)
+		or_progress_add(state->progress, 1, exchange->failure != NULL ? 1 : 0);
 }
 
 /*
  * Send a batch with the settings of the moment and the statement's key;
- * each request is recorded in the usage ledger as soon as it is done.
- * What the response cache holds is answered from it and not sent (the
- * array is then reordered: callers keep their own pointers).  Returns how
- * many requests were sent.
+ * what the response cache holds is answered from it and not sent (the
+ * array is then reordered: callers keep their own pointers); under a budget
+ * each request still to send reserves its worst-case cost before it goes out
+ * (budget.c); each is settled and recorded in the usage ledger as soon as it
+ * is done.  Returns how many requests were sent.
  */
 int
 or_send(OrExchange **exchanges, int count, int max_in_flight)
@@ -86,20 +102,21 @@ or_send_reporting(OrExchange **exchanges, int count, int max_in_flight,
 				  OrProgress *progress)
 {
 	OrSchedule	schedule;
+	SendState	state;
 
 	if (count == 0)
 		return 0;
 	or_schedule_from_settings(&schedule, max_in_flight);
 	schedule.client = *or_statement_client_config();
-	if (progress != NULL)
-	{
-		schedule.on_done = request_done;
-		schedule.on_done_arg = progress;
-	}
-	else if (or_ledger_active())
-		schedule.on_done = record_usage;
+	state.budget = NULL;
+	state.progress = progress;
+	schedule.on_done = exchange_done;
+	schedule.on_done_arg = &state;
+	/* cache hits first: they are not reserved against a budget */
 	count = or_response_cache_answer(exchanges, count, &schedule);
-	if (count > 0)
-		or_schedule_run(exchanges, count, &schedule);
+	if (count == 0)
+		return 0;
+	state.budget = or_budget_reserve_before_send(exchanges, count, &schedule);
+	or_schedule_run(exchanges, count, &schedule);
 	return count;
 }

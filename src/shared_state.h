@@ -31,6 +31,20 @@ typedef struct OrSpoolWriter
 	TimestampTz session_start;	/* with the pid, names the file */
 } OrSpoolWriter;
 
+/* one budget being counted (budget.c) */
+typedef struct OrBudgetCounter
+{
+	Oid			database;		/* InvalidOid: slot unused */
+	Oid			role;			/* a role's budget, or InvalidOid */
+	Oid			table;			/* a computed column's budget, or InvalidOid */
+	NameData	column;
+	int32		period;			/* the day or month counted (budget.c) */
+	double		spent;			/* USD settled in that period */
+	double		reserved;		/* USD reserved by requests in flight */
+} OrBudgetCounter;
+
+#define OR_MAX_BUDGET_COUNTERS 256
+
 typedef struct OrSharedState
 {
 	LWLock	   *lock;			/* protects everything below */
@@ -38,6 +52,8 @@ typedef struct OrSharedState
 	Latch	   *launcher_latch;
 	uint64		wake_count;		/* or_wake_launcher() calls: a database may have gained the extension */
 	OrDatabaseWorker workers[OR_MAX_DATABASE_WORKERS];
+	uint64		budget_generation;	/* bumped when budgets or the catalog change (budget.c) */
+	OrBudgetCounter budget_counters[OR_MAX_BUDGET_COUNTERS];
 	int			n_spool_writers;	/* MaxBackends + 1, indexed by BackendId */
 	OrSpoolWriter spool_writers[FLEXIBLE_ARRAY_MEMBER];
 } OrSharedState;

@@ -48,6 +48,7 @@
 
 #include "ledger.h"
 #include "response_cache.h"
+#include "models.h"
 #include "shared_state.h"
 #include "worker.h"
 
@@ -369,6 +370,7 @@ openrouter_database_worker_main(Datum arg)
 {
 	Oid			database = DatumGetObjectId(arg);
 	TimestampTz next_expiry = 0;
+	TimestampTz next_models_refresh = 0;
 
 	start_as_worker(die, database, "openrouter worker");
 
@@ -406,6 +408,7 @@ openrouter_database_worker_main(Datum arg)
 			(void) or_response_cache_expire();
 			next_expiry = TimestampTzPlusMilliseconds(now, EXPIRE_INTERVAL_MS);
 		}
+		or_models_refresh_step(&next_models_refresh);
 		pgstat_report_activity(STATE_IDLE, NULL);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,

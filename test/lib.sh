@@ -124,6 +124,7 @@ or_start_cluster() {
 	shared_preload_libraries = 'openrouter'
 	openrouter.base_url = '${OR_BASE_URL:-$STANDIN_URL}'
 	openrouter.cache = off
+	openrouter.models_refresh_interval = 0
 	EOF
 	or_as_pguser pg_ctl -D "$OR_WORK/data" -l "$OR_WORK/postgres.log" -w start >/dev/null
 }

@@ -19,6 +19,8 @@
 #define CHAT_PATH "/api/v1/chat/completions"
 #define EMBEDDINGS_PATH "/api/v1/embeddings"
 #define RERANK_PATH "/api/v1/rerank"
+#define MODELS_PATH "/api/v1/models"
+#define KEY_PATH "/api/v1/key"
 #define DEFAULT_MODEL "openrouter/auto"
 #define MAX_UPLOAD ((size_t) 512 * 1024 * 1024)
 #define WAIT_SLICE_MS 50
@@ -447,6 +449,28 @@ handle_chat(struct MHD_Connection *conn, struct req_ctx *ctx,
 	return send_answer(conn, &a);
 }
 
+/* GET /models (public, as the real service) and GET /key (needs the key) */
+static enum MHD_Result
+route_get(struct MHD_Connection *conn, const char *url, const char *method)
+{
+	const char *problem;
+	const char *token;
+
+	if (strcmp(method, "GET") != 0)
+		return send_json(conn, 405, bare_error(405, "Method Not Allowed", true));
+	if (strcmp(url, MODELS_PATH) == 0)
+		return send_json(conn, 200, catalog_models_json());
+	if ((problem = auth_problem(conn)) != NULL)
+		return send_json(conn, 401, bare_error(401, problem, false));
+	token = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+										MHD_HTTP_HEADER_AUTHORIZATION);
+	if (strncasecmp(token, "Bearer ", 7) == 0)
+		token += 7;
+	while (*token == ' ')
+		token++;
+	return send_json(conn, 200, catalog_key_json(token));
+}
+
 static enum MHD_Result
 route(struct MHD_Connection *conn, struct req_ctx *ctx, const char *url,
 	  const char *method, json_object *headers, json_object *body)
@@ -454,6 +478,8 @@ route(struct MHD_Connection *conn, struct req_ctx *ctx, const char *url,
 	const char *problem;
 	struct chat_request req;
 
+	if (strcmp(url, MODELS_PATH) == 0 || strcmp(url, KEY_PATH) == 0)
+		return route_get(conn, url, method);
 	if (strcmp(url, CHAT_PATH) != 0 && strcmp(url, EMBEDDINGS_PATH) != 0 &&
 		strcmp(url, RERANK_PATH) != 0)
 		return send_json(conn, 404, bare_error(404, "Not Found", true));

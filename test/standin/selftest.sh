@@ -127,8 +127,19 @@ CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H "$AUTH" --data-binary \
 check "content parts joined, last user message" "$(content)" "Stand-in answer to: part one part two"
 
 # ---- routes, auth, validation ---------------------------------------------
-CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H "$AUTH" "$BASE/api/v1/models")
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H "$AUTH" "$BASE/api/v1/embeddings/nope")
 check "unknown path: 404 body" "$CODE $(jq -c . "$TMP/body")" '404 {"error":{"code":404,"message":"Not Found"}}'
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' "$BASE/api/v1/models")
+check "GET /models: public, a list" "$CODE $(jq -c '[.total_count == (.data|length), (.data[] | select(.id == "openai/gpt-4o-mini") | [.pricing.prompt, .top_provider.max_completion_tokens, .architecture.input_modalities[0]])]' "$TMP/body")" '200 [true,["0.00000015",16384,"text"]]'
+check "GET /models: openrouter/auto's price is -1" "$(jq -r '.data[] | select(.id == "openrouter/auto") | .pricing.completion' "$TMP/body")" "-1"
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' --data-binary '{}' "$BASE/api/v1/models")
+check "POST /models: 405" "$CODE" "405"
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H "$AUTH" "$BASE/api/v1/key")
+check "GET /key: limit, remaining, usage" "$CODE $(jq -c '.data | [.limit, .limit_remaining, .usage_daily, .usage_weekly, .usage_monthly, .is_free_tier, .label]' "$TMP/body")" '200 [100,74.5,0.25,3.5,12.75,false,"sk-or-v1-st...est"]'
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H 'Authorization: Bearer sk-or-v1-free-key' "$BASE/api/v1/key")
+check "GET /key: a free-tier key has no limit" "$CODE $(jq -c '.data | [.limit, .is_free_tier]' "$TMP/body")" '200 [null,true]'
+CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' "$BASE/api/v1/key")
+check "GET /key without a key: 401" "$CODE" "401"
 CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' -H "$AUTH" "$URL")
 check "GET chat path: 405" "$CODE $(field .error.code)" "405 405"
 CODE=$(curl -sS -o "$TMP/body" -w '%{http_code}' --data-binary "$(body_for x/y)" "$URL")

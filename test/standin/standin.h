@@ -11,6 +11,7 @@
  *   structured.c  content that fits (or not) a request's JSON Schema
  *   endpoints.c   /embeddings and /rerank
  *   errors.c      error bodies, Retry-After and X-RateLimit-* decoration
+ *   catalog.c     GET /models and GET /key
  *   counters.c    thread-safe counters (connections, requests,
  *                 in-flight, per-key "times" counters)
  *   util.c        small helpers: time, files, JSON, base64url, log file
@@ -207,6 +208,11 @@ json_object *structured_content(const struct chat_request *req, bool misfit,
 
 /* POST /embeddings and POST /rerank; false when the path is neither */
 bool		answer_endpoint(struct answer *a, const struct chat_request *req);
+
+/* ---- GET routes (catalog.c) ------------------------------------------- */
+
+json_object *catalog_models_json(void);
+json_object *catalog_key_json(const char *token);
 
 /* ---- error bodies (errors.c) ------------------------------------------- */
 

@@ -29,6 +29,7 @@ sub new_openrouter_node
 	$node->init;
 	$node->append_conf('postgresql.conf',
 		"openrouter.base_url = '$ENV{STANDIN_URL}'\n"
+		  . "openrouter.models_refresh_interval = 0\n"
 		  . ($opts{no_preload} ? '' : "shared_preload_libraries = 'openrouter'\n")
 		  # the suites count requests at the stand-in: the response cache is
 		  # off unless a test asks for the built-in default (response_cache => 1)
