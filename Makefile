@@ -29,6 +29,7 @@ OBJS = \
 	src/shared_state.o \
 	src/ledger.o \
 	src/worker.o \
+	src/async_columns.o \
 	src/extension_events.o
 
 # The extension's SQL: the 1.0 install script, frozen as released, and one

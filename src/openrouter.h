@@ -36,6 +36,9 @@ extern OrClientConfig or_resolve_client_config(void);
 extern const OrClientConfig *or_statement_client_config(void);
 extern void or_forget_statement_client_config(void);
 extern void or_wipe_string(char *secret);
+/* the background worker's exception to ORK02 (async_columns.c), see api_key.c */
+extern void or_worker_pays_begin(Oid owner, int sec_context);
+extern void or_worker_pays_end(void);
 
 /* ---------- send.c ---------- */
 

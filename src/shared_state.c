@@ -109,6 +109,8 @@ or_database_worker_slot(Oid database, bool create)
 		unused->database = database;
 		unused->pid = 0;
 		unused->latch = NULL;
+		unused->async_relid = InvalidOid;
+		unused->async_in_flight = 0;
 		return unused;
 	}
 	return NULL;
