@@ -168,7 +168,9 @@ extension_schema(Oid *ns)
 {
 	bool		isnull;
 
-	run("SELECT n.oid, n.nspname FROM pg_catalog.pg_extension e"
+	Oid			queue;
+
+	run("SELECT n.oid, n.nspname, c.oid FROM pg_catalog.pg_extension e"
 		" JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
 		" JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid"
 		"  AND c.relname OPERATOR(pg_catalog.=) '" QUEUE "'"
@@ -176,6 +178,11 @@ extension_schema(Oid *ns)
 	if (SPI_processed != 1)
 		return NULL;
 	*ns = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	queue = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+	/* a DROP EXTENSION committing now: wait for it, and see that the queue is gone */
+	LockRelationOid(queue, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(queue)))
+		return NULL;
 	return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 }
 
@@ -397,7 +404,7 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 						 queue, claimed, MAX_TRANSIENT_ROUNDS - 1), 4, types, values);
 			run(psprintf("UPDATE %s SET attempts = attempts OPERATOR(pg_catalog.+) 1,"
 						 " not_before = pg_catalog.now() OPERATOR(pg_catalog.+) pg_catalog.make_interval("
-						 "secs => pg_catalog.least(%d, 1 OPERATOR(pg_catalog.<<) (attempts OPERATOR(pg_catalog.+) 2)))"
+						 "secs => LEAST(%d, 1 OPERATOR(pg_catalog.<<) (attempts OPERATOR(pg_catalog.+) 2)))"
 						 " WHERE %s", queue, RETRY_DELAY_MAX_S, claimed), 4, types, values);
 		}
 	}
@@ -502,13 +509,11 @@ compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candid
  * schema: no extension (at 1.1) in this database.
  */
 static List *
-candidates(Oid *ns, char **schema)
+list_candidates(Oid *ns, char **schema)
 {
 	List	   *result = NIL;
 	char	   *found;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -554,7 +559,36 @@ candidates(Oid *ns, char **schema)
 	}
 	SPI_finish();
 	PopActiveSnapshot();
-	CommitTransactionCommand();
+	return result;
+}
+
+static List *
+candidates(Oid *ns, char **schema)
+{
+	List	   *volatile result = NIL;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PG_TRY();
+	{
+		result = list_candidates(ns, schema);
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *error;
+
+		/* e.g. a deadlock with a DROP EXTENSION: the next step looks again */
+		MemoryContextSwitchTo(step_context);
+		error = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG,
+				(errmsg("openrouter worker: could not list the asynchronous columns: %s", error->message)));
+		result = NIL;
+		*schema = MemoryContextStrdup(step_context, "");
+	}
+	PG_END_TRY();
 	MemoryContextSwitchTo(step_context);
 	return result;
 }
