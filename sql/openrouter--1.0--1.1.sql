@@ -553,7 +553,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'openrouter_async_progress'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION openrouter_async_progress() IS
-$$Internal (read by the view openrouter_computed_columns): the asynchronous column this database's background worker is computing now or computed last, its cells in flight and its rate (cells per second). No row without the worker.$$;
+$$What the view openrouter_computed_columns shows of the background worker: the asynchronous column this database's worker is computing now or computed last, its cells in flight and its rate (cells per second). No row without the worker.$$;
 
 COMMENT ON FUNCTION openrouter_recompute(regclass, name, boolean) IS
 $$Computes a computed column again, and the computed columns that read it, for every row, or with errors_only only for the cells that failed (NULL, or {"error": ...} in jsonb columns). Rows that another run is computing are skipped. For an asynchronous column the cells are queued for the background worker instead. Returns the number of rows computed (async: queued).$$;
@@ -619,7 +619,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION openrouter_computed_column_status() IS
-$$Internal (the view openrouter_computed_columns): each computed column of the tables the current role owns, with its counts.$$;
+$$What the view openrouter_computed_columns shows: each computed column of the tables the current role owns, with its mode and counts.$$;
 
 CREATE VIEW openrouter_computed_columns AS SELECT * FROM openrouter_computed_column_status();
 GRANT SELECT ON openrouter_computed_columns TO PUBLIC;

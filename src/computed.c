@@ -43,6 +43,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -150,6 +151,45 @@ run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 	return rc;
 }
 
+/*
+ * The statements every trigger firing runs (the definitions, the queue) are
+ * planned once per backend: a plan is kept per slot for as long as the
+ * statement's text (which names the extension's schema) stays the same.
+ */
+#define PLAN_DEFINITIONS 0
+#define PLAN_DEFINITION 1
+#define PLAN_ENQUEUE 2
+#define N_PLANS 3
+static SPIPlanPtr kept_plans[N_PLANS];
+static char *kept_plan_sql[N_PLANS];
+
+static int
+run_kept(int slot, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			rc;
+
+	if (kept_plans[slot] == NULL || strcmp(kept_plan_sql[slot], sql) != 0)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		if (kept_plans[slot] != NULL)
+		{
+			SPI_freeplan(kept_plans[slot]);
+			pfree(kept_plan_sql[slot]);
+		}
+		kept_plans[slot] = plan;
+		kept_plan_sql[slot] = MemoryContextStrdup(TopMemoryContext, sql);
+	}
+	rc = SPI_execute_plan(kept_plans[slot], values, NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
 /* Run under a search_path until restore_search_path() (or the end of the (sub)transaction). */
 static int
 pin_search_path(const char *path)
@@ -239,7 +279,7 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 				   column ? " AND column_name OPERATOR(pg_catalog.=) $2" : "");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_sql(sql, column ? 2 : 1, types, values, NULL);
+	run_kept(column ? PLAN_DEFINITION : PLAN_DEFINITIONS, sql, column ? 2 : 1, types, values);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -308,8 +348,8 @@ reads_column(const OrComputedColumn *cc, const char *column)
  * SECURITY_RESTRICTED_OPERATION keeps the owner's rights to it.
  */
 static void
-write_extension_table(Oid ns, const char *relname, const char *sql_format, int nargs,
-					  Oid *types, Datum *values)
+write_extension_table(Oid ns, const char *relname, int plan_slot, const char *sql_format,
+					  int nargs, Oid *types, Datum *values)
 {
 	Oid			table = get_relname_relid(relname, ns);
 	Oid			owner;
@@ -334,7 +374,10 @@ write_extension_table(Oid ns, const char *relname, const char *sql_format, int n
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		run_sql(sql, nargs, types, values, NULL);
+		if (plan_slot >= 0)
+			run_kept(plan_slot, sql, nargs, types, values);
+		else
+			run_sql(sql, nargs, types, values, NULL);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -348,7 +391,7 @@ static void
 write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *values)
 {
 	(void) definitions_table(ns);
-	write_extension_table(ns, DEFINITIONS_TABLE, sql_format, nargs, types, values);
+	write_extension_table(ns, DEFINITIONS_TABLE, -1, sql_format, nargs, types, values);
 }
 
 /* ---------- binding an expression ---------- */
@@ -923,7 +966,7 @@ enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys)
 	values[0] = ObjectIdGetDatum(cc->relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
 	values[2] = keys;
-	write_extension_table(ns, ASYNC_QUEUE,
+	write_extension_table(ns, ASYNC_QUEUE, PLAN_ENQUEUE,
 						  psprintf("INSERT INTO %%s AS q (table_oid, column_name, row_key)"
 								   " SELECT $1, $2, k FROM pg_catalog.unnest($3) k"
 								   " ON CONFLICT (table_oid, column_name, row_key) DO UPDATE"
@@ -931,6 +974,8 @@ enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys)
 								   " attempts = 0, not_before = '-infinity'",
 								   quote_literal_cstr(sequence)),
 						  3, types, values);
+	if (cc->paused)
+		return;					/* nothing for the worker to do now */
 	if (!wake_callback_registered)
 	{
 		RegisterXactCallback(wake_worker_at_commit, NULL);
@@ -998,6 +1043,17 @@ register_transition_table(const char *name, Oid relid, Tuplestorestate *rows)
 		elog(ERROR, "could not register a transition table");
 }
 
+static void
+hand_edit_error(const OrComputedColumn *cc)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GENERATED_ALWAYS),
+			 errmsg("column \"%s\" of relation %s is a computed column",
+					cc->column, table_for_message(cc->relid)),
+			 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
+			 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
+}
+
 /*
  * Refuse a statement that writes a computed column itself: an INSERT with a
  * value for it, or an UPDATE that changes it.
@@ -1025,6 +1081,32 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 		return;
 	columns = written;
 
+	/* an INSERT: read the new rows themselves, no query needed */
+	if (inserting)
+	{
+		Tuplestorestate *rows = trigger->tg_newtable;
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(trigger->tg_relation),
+														&TTSOpsMinimalTuple);
+		int			pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+
+		tuplestore_select_read_pointer(rows, pointer);
+		tuplestore_rescan(rows);
+		while (tuplestore_gettupleslot(rows, true, false, slot))
+		{
+			foreach(lc, columns)
+			{
+				OrComputedColumn *cc = lfirst(lc);
+
+				if (!slot_attisnull(slot, get_attnum(cc->relid, cc->column)))
+					hand_edit_error(cc);
+			}
+		}
+		/* (every reader of a transition table selects its own pointer first) */
+		tuplestore_select_read_pointer(rows, 0);
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
+
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	foreach(lc, columns)
@@ -1049,12 +1131,7 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 		bool		isnull;
 
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ++i, &isnull)) && !isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_GENERATED_ALWAYS),
-					 errmsg("column \"%s\" of relation %s is a computed column",
-							cc->column, table_for_message(cc->relid)),
-					 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
-					 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
+			hand_edit_error(cc);
 	}
 }
 
@@ -1440,7 +1517,7 @@ forget_pending(Oid ns, const OrComputedColumn *cc)
 
 	values[0] = ObjectIdGetDatum(cc->relid);
 	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
-	write_extension_table(ns, ASYNC_QUEUE, "DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
+	write_extension_table(ns, ASYNC_QUEUE, -1, "DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
 						  " AND column_name OPERATOR(pg_catalog.=) $2", 2, types, values);
 	CommandCounterIncrement();
 }

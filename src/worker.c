@@ -56,6 +56,7 @@
 
 #define LAUNCHER_NAP_MS (10 * 1000)
 #define DATABASE_WORKER_NAP_MS 1000
+#define WAKE_COALESCE_MS 50
 #define ABSENT_RECHECK_MS (5 * 60 * 1000)
 #define RESTART_DELAY_FIRST_MS 1000
 #define RESTART_DELAY_MAX_MS (5 * 60 * 1000)
@@ -347,7 +348,14 @@ openrouter_database_worker_main(Datum arg)
 		busy = or_async_columns_step() > 0;
 		pgstat_report_activity(STATE_IDLE, NULL);
 
-		/* with more cells due, go round again at once */
+		/*
+		 * With more cells due, go round again at once; else wait for a wake,
+		 * but not at once: the commits of a stream of single-row INSERTs then
+		 * wake it once per WAKE_COALESCE_MS, not once each.
+		 */
+		if (!busy)
+			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, WAKE_COALESCE_MS,
+							 PG_WAIT_EXTENSION);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 busy ? 0 : DATABASE_WORKER_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
