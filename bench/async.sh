@@ -18,21 +18,9 @@ cd "$(dirname "$0")/.."
 ROWS=${BENCH_ROWS:-10000}
 LATENCY_MS=200
 K=100
-export OR_WORK=${OR_WORK:-/tmp/openrouter-bench-async} OR_STANDIN_NO_LOG=1 OR_PGPORT=${OR_PGPORT:-55435}
+export OR_WORK=${OR_WORK:-/tmp/openrouter-bench-async} OR_PGPORT=${OR_PGPORT:-55435}
 export OR_STANDIN_PORT=${OR_STANDIN_PORT:-18453} OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18454}
-[ -n "${BENCH_NO_DEPS:-}" ] || bash scripts/install-deps.sh
-source test/lib.sh
-trap or_teardown EXIT
-or_build
-or_setup_workdir
-or_make_certificates
-or_start_standin
-or_start_cluster
-export PGOPTIONS="-c client_min_messages=warning"
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-ratio() { awk -v t="$1" -v i="$2" 'BEGIN { printf "%.2f", t / i }'; }
+source bench/common.sh
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 
 q -c "CREATE EXTENSION openrouter" -c "SELECT openrouter_configure_client('sk-or-v1-benchmark')" >/dev/null

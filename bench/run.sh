@@ -20,21 +20,9 @@ ROWS=${BENCH_ROWS:-1000}
 PART=${BENCH_PART:-all}		# 1, 2 or all
 SEQ_ROWS=${BENCH_SEQUENTIAL_ROWS:-$ROWS}
 LATENCY_MS=200
-export OR_WORK=${OR_WORK:-/tmp/openrouter-bench} OR_STANDIN_NO_LOG=1 OR_PGPORT=${OR_PGPORT:-55434}
+export OR_WORK=${OR_WORK:-/tmp/openrouter-bench} OR_PGPORT=${OR_PGPORT:-55434}
 export OR_STANDIN_PORT=${OR_STANDIN_PORT:-18451} OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18452}
-bash scripts/install-deps.sh
-source test/lib.sh
-trap or_teardown EXIT
-or_build
-or_setup_workdir
-or_make_certificates
-or_start_standin
-or_start_cluster
-export PGOPTIONS="-c client_min_messages=warning"
-
-q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
-now() { date +%s.%N; }
-ratio() { awk -v t="$1" -v i="$2" 'BEGIN { printf "%.2f", t / i }'; }
+source bench/common.sh
 
 q -c "CREATE EXTENSION openrouter" -c "SELECT openrouter_configure_client('sk-or-v1-benchmark')" >/dev/null
 

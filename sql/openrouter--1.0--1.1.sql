@@ -315,49 +315,9 @@ DROP FUNCTION openrouter_failed_cell_condition(regclass, name);
 DROP FUNCTION openrouter_primary_key_columns(regclass);
 DROP FUNCTION openrouter_computed_column_definition(regclass, name);
 
--- Status of the computed columns of the tables the current role owns (a row
--- whose table or column is gone, or is not an ordinary table, is left out).
-CREATE OR REPLACE FUNCTION openrouter_computed_column_status(
-    OUT table_name regclass, OUT column_name name, OUT expression text, OUT on_error text,
-    OUT input_columns name[], OUT total_rows bigint, OUT error_rows bigint, OUT pending_rows bigint)
-RETURNS SETOF record
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    cc record;
-BEGIN
-    FOR cc IN SELECT d.*, a.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype AS is_jsonb
-              FROM @extschema@.openrouter_computed_column d
-              JOIN pg_class r ON r.oid = d.table_oid
-              JOIN pg_attribute a ON a.attrelid = r.oid AND a.attname = d.column_name
-                                 AND NOT a.attisdropped
-              WHERE r.relkind = 'r' AND pg_has_role(r.relowner, 'USAGE')
-              ORDER BY d.table_oid::text, d.position LOOP
-        table_name := cc.table_oid; column_name := cc.column_name;
-        expression := cc.expression; on_error := cc.on_error; input_columns := cc.input_columns;
-        IF cc.whole_row THEN
-            input_columns := array['*'::name];
-        END IF;
-        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s), count(*) FILTER (WHERE %I IS NULL) FROM ONLY %s',
-                       CASE WHEN cc.is_jsonb THEN format('%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
-                            ELSE 'false' END,
-                       cc.column_name, cc.table_oid)
-           INTO total_rows, error_rows, pending_rows;
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
-
-COMMENT ON VIEW openrouter_computed_columns IS
-'The computed columns of the tables the current role owns, with their row, error and pending counts.';
-COMMENT ON COLUMN openrouter_computed_columns.table_name IS 'The table.';
-COMMENT ON COLUMN openrouter_computed_columns.column_name IS 'The computed column.';
-COMMENT ON COLUMN openrouter_computed_columns.expression IS 'Its expression, as bound when it was defined.';
-COMMENT ON COLUMN openrouter_computed_columns.on_error IS 'abort or ignore.';
-COMMENT ON COLUMN openrouter_computed_columns.input_columns IS
-'The columns it reads, directly or through other computed columns; {*} when it reads the whole row.';
-COMMENT ON COLUMN openrouter_computed_columns.total_rows IS 'Rows of the table.';
-COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns).';
-COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'Cells still NULL (not computed yet, or failed in a non-jsonb column).';
+-- The status view of the computed columns (mode, skipped rows, whole-row
+-- inputs, the worker's progress) is made again in the section of
+-- asynchronous computed columns, at the end of this file.
 
 -- Dropping a table, or a computed column by ALTER TABLE, forgets the
 -- column's definition and drops its triggers when the table remains.  Only

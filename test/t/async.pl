@@ -103,22 +103,23 @@ sql(q{DELETE FROM t WHERE id = 30});
 ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_async_queue}),
 	'a row deleted while in flight leaves no queue entry');
 
-sql(q{CREATE TABLE d (id int PRIMARY KEY, prompt text)});
-sql(q{SELECT openrouter_add_computed_column('d', 'r',
-	$$openrouter_chat(openrouter_messages(prompt), 'standin/latency=1500;echo')$$, mode => 'async')});
-sql(q{INSERT INTO d SELECT i, 'p' || i FROM generate_series(1, 5) i});
-ok($node->poll_query_until('postgres',
-	q{SELECT in_flight = 5 FROM openrouter_computed_columns WHERE table_name = 'd'::regclass}), 'in flight');
+# a table with 5 cells in flight (1.5 s each)
+sub in_flight_table
+{
+	my ($table) = @_;
+	sql(qq{CREATE TABLE $table (id int PRIMARY KEY, prompt text)});
+	sql(qq{SELECT openrouter_add_computed_column('$table', 'r',
+		\$\$openrouter_chat(openrouter_messages(prompt), 'standin/latency=1500;echo')\$\$, mode => 'async')});
+	sql(qq{INSERT INTO $table SELECT i, 'p' || i FROM generate_series(1, 5) i});
+	ok($node->poll_query_until('postgres',
+		qq{SELECT in_flight = 5 FROM openrouter_computed_columns WHERE table_name = '$table'::regclass}), 'in flight');
+}
+in_flight_table('d');
 sql(q{DROP TABLE d});
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 0 FROM openrouter_async_queue WHERE table_oid NOT IN (SELECT oid FROM pg_class)}),
 	'a table dropped while in flight leaves no queue entry');
-sql(q{CREATE TABLE e (id int PRIMARY KEY, prompt text)});
-sql(q{SELECT openrouter_add_computed_column('e', 'r',
-	$$openrouter_chat(openrouter_messages(prompt), 'standin/latency=1500;echo')$$, mode => 'async')});
-sql(q{INSERT INTO e SELECT i, 'p' || i FROM generate_series(1, 5) i});
-ok($node->poll_query_until('postgres',
-	q{SELECT in_flight = 5 FROM openrouter_computed_columns WHERE table_name = 'e'::regclass}), 'in flight');
+in_flight_table('e');
 sql(q{ALTER TABLE e DROP COLUMN r});
 ok($node->poll_query_until('postgres',
 	q{SELECT count(*) = 0 FROM openrouter_async_queue WHERE table_oid = 'e'::regclass}),
