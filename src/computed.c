@@ -3,8 +3,9 @@
  *		Computed columns (Pixeltable's add_computed_column): their definitions,
  *		the binding of their expressions, the trigger that computes inserted and
  *		updated rows, and the SQL entry points openrouter_add_computed_column,
- *		openrouter_drop_computed_column, openrouter_recompute and
- *		openrouter_backfill.
+ *		openrouter_drop_computed_column, openrouter_recompute,
+ *		openrouter_backfill, openrouter_alter_computed_column, openrouter_pause
+ *		and openrouter_resume.
  *
  * Rules this file keeps:
  * - Definitions (the table openrouter_computed_column) are written only here,
@@ -25,8 +26,14 @@
  * - User names never meet internal ones: tables are named schema-qualified,
  *   columns quoted, keys kept as lists of columns, and the trigger reads its
  *   transition tables under names only its own query sees.
- * or_compute_cells() is the one function that computes cells; everything
- * else (trigger, recompute, backfill) chooses rows and calls it.
+ * - An asynchronous column (mode 'async') is not computed by the trigger:
+ *   the rows' keys go into the queue openrouter_async_queue (written as the
+ *   extension's owner from keys read as the caller; a new version each time
+ *   a row's input changes) and the database's worker is woken at commit;
+ *   async_columns.c computes them.
+ * or_compute_cells() is the one function that computes cells, in both modes;
+ * everything else (trigger, recompute, backfill, the worker) chooses rows and
+ * calls it.
  */
 #include "computed.h"
 
@@ -1492,10 +1499,7 @@ update_definition(Oid ns, const OrComputedColumn *cc, const char *assignments,
 	CommandCounterIncrement();
 }
 
-/*
- * The rows of an asynchronous column's pending cells, as the current user;
- * with forget, their queue entries are removed (as the extension's owner).
- */
+/* The rows of an asynchronous column's pending cells, read as the current user. */
 static ItemPointerData *
 pending_ctids(Oid ns, const OrComputedColumn *cc, int *n)
 {
@@ -1509,6 +1513,7 @@ pending_ctids(Oid ns, const OrComputedColumn *cc, int *n)
 						n);
 }
 
+/* Remove an asynchronous column's queue entries (as the extension's owner). */
 static void
 forget_pending(Oid ns, const OrComputedColumn *cc)
 {

@@ -6,6 +6,7 @@
  *
  *   chat.c batch.c prefetch.c tool_*.c   SQL entry points
  *   computed.c   computed columns (computed.h)
+ *   async_columns.c  the worker's step for asynchronous computed columns
  *   send.c       settings and the statement's key -> an OrSchedule
  *   request.c    JSON body and HTTP headers from a call's arguments (request.h)
  *   request_cache.c  the transaction's request cache (request_cache.h)
