@@ -470,7 +470,7 @@ COMMENT ON TABLE openrouter_async_queue IS
 'The pending cells of asynchronous computed columns, one row per cell: written by the extension only (the trigger, as the extension''s owner), removed by the background worker when the cell is computed. A role sees the rows of the tables it owns. Not dumped.';
 COMMENT ON COLUMN openrouter_async_queue.table_oid IS 'The table.';
 COMMENT ON COLUMN openrouter_async_queue.column_name IS 'The computed column.';
-COMMENT ON COLUMN openrouter_async_queue.row_key IS 'The row''s primary key, as the text of an array of its columns'' text values.';
+COMMENT ON COLUMN openrouter_async_queue.row_key IS 'The row''s primary key: the text of an array of its columns'' output texts.';
 COMMENT ON COLUMN openrouter_async_queue.version IS 'Changes each time the row''s input changes: an answer is kept only for the version it was computed for.';
 COMMENT ON COLUMN openrouter_async_queue.attempts IS 'Rounds whose final failure was transient (retried later, with backoff).';
 COMMENT ON COLUMN openrouter_async_queue.not_before IS 'Not computed before this time (backoff after a transient failure).';
@@ -550,11 +550,11 @@ BEGIN
             EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL), count(q.row_key)'
                            ' FROM ONLY %s t LEFT JOIN @extschema@.openrouter_async_queue q'
                            ' ON q.table_oid = %s AND q.column_name = %L'
-                           ' AND q.row_key = (ARRAY[%s]::text[])::text',
+                           ' AND q.row_key = (ARRAY[%s])::text',
                            CASE WHEN cc.is_jsonb THEN format('t.%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
                                 ELSE 'false' END,
                            cc.table_oid, cc.table_oid::oid, cc.column_name,
-                           (SELECT string_agg(format('t.%I::text', k.attname), ', ' ORDER BY u.n)
+                           (SELECT string_agg(format('format(''%%s'', t.%I)', k.attname), ', ' ORDER BY u.n)
                             FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(attnum, n)
                             JOIN pg_attribute k ON k.attrelid = cc.table_oid AND k.attnum = u.attnum
                             WHERE i.indrelid = cc.table_oid AND i.indisprimary))

@@ -64,6 +64,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -904,8 +905,9 @@ differs(const char *column)
 /* ---------- the queue of asynchronous columns ---------- */
 
 /*
- * "(ARRAY[a.k1::text, ...]::text[])::text": a row's key as the queue stores
- * it.  The same text for the same key, whoever computes it.
+ * "ARRAY[format('%s', a.k1), ...]::text": a row's key as the queue stores
+ * it: the text of an array of its columns' output texts.  The same text for
+ * the same key, whoever computes it (keys_of_new_rows() below, in C).
  */
 static char *
 key_text_sql(const TableKey *key, const char *alias)
@@ -915,9 +917,67 @@ key_text_sql(const TableKey *key, const char *alias)
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "(ARRAY[");
 	for (int i = 0; i < key->ncolumns; i++)
-		appendStringInfo(&buf, "%s%s.%s::pg_catalog.text", i > 0 ? ", " : "", alias, key->columns[i]);
-	appendStringInfoString(&buf, "]::pg_catalog.text[])::pg_catalog.text");
+		appendStringInfo(&buf, "%spg_catalog.format('%%s', %s.%s)", i > 0 ? ", " : "", alias,
+						 key->columns[i]);
+	appendStringInfoString(&buf, "])::pg_catalog.text");
 	return buf.data;
+}
+
+/*
+ * The stored keys of the rows an INSERT added (a text[], in context), read
+ * from the transition table itself: the same texts as key_text_sql().
+ */
+static Datum
+keys_of_new_rows(TriggerData *trigger, const TableKey *key, MemoryContext context, int *n)
+{
+	Tuplestorestate *rows = trigger->tg_newtable;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(trigger->tg_relation),
+													&TTSOpsMinimalTuple);
+	int			pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	FmgrInfo   *output = palloc(sizeof(FmgrInfo) * key->ncolumns);
+	FmgrInfo	array_output;
+	Datum	   *parts = palloc(sizeof(Datum) * key->ncolumns);
+	int			allocated = 16;
+	Datum	   *keys = palloc(sizeof(Datum) * allocated);
+	MemoryContext old;
+	Datum		result;
+
+	for (int i = 0; i < key->ncolumns; i++)
+	{
+		Oid			function;
+		bool		varlena;
+
+		getTypeOutputInfo(key->types[i], &function, &varlena);
+		fmgr_info(function, &output[i]);
+	}
+	fmgr_info(F_ARRAY_OUT, &array_output);
+	*n = 0;
+	tuplestore_select_read_pointer(rows, pointer);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		for (int i = 0; i < key->ncolumns; i++)
+		{
+			bool		isnull;
+			Datum		value = slot_getattr(slot, key->attnums[i], &isnull);
+
+			parts[i] = CStringGetTextDatum(OutputFunctionCall(&output[i], value));
+		}
+		if (*n == allocated)
+		{
+			allocated *= 2;
+			keys = repalloc(keys, sizeof(Datum) * allocated);
+		}
+		keys[(*n)++] = CStringGetTextDatum(OutputFunctionCall(&array_output,
+															  PointerGetDatum(construct_array(parts, key->ncolumns, TEXTOID, -1, false, TYPALIGN_INT))));
+	}
+	/* (every reader of a transition table selects its own pointer first) */
+	tuplestore_select_read_pointer(rows, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	old = MemoryContextSwitchTo(context);
+	result = PointerGetDatum(construct_array(keys, *n, TEXTOID, -1, false, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+	return result;
 }
 
 char *
@@ -939,7 +999,10 @@ or_key_match_sql(Oid relid, const char *alias, const char *key_text)
 	for (int i = 0; i < key.ncolumns; i++)
 		appendStringInfo(&buf, "%s%s.%s %s CAST((%s::pg_catalog.text[])[%d] AS %s)",
 						 i > 0 ? " AND " : "", alias, key.columns[i], key.equal[i], key_text,
-						 i + 1, format_type_be_qualified(key.types[i]));
+						 i + 1,
+						 /* no typmod: "bpchar", not "character", which is char(1) */
+						 format_type_extended(key.types[i], -1,
+											  FORMAT_TYPE_FORCE_QUALIFY | FORMAT_TYPE_TYPEMOD_GIVEN));
 	return buf.data;
 }
 
@@ -1194,6 +1257,17 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	/* the first computed column's trigger checks them all, before anything is paid for */
 	if (cc == linitial(columns))
 		refuse_hand_edits(trigger, columns, &key);
+
+	/* an INSERT into an asynchronous column: the keys straight from the new rows */
+	if (cc->async && TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+	{
+		Datum		keys = keys_of_new_rows(trigger, &key, caller, &n);
+
+		SPI_finish();
+		if (n > 0)
+			enqueue_keys(ns, cc, keys);
+		return PointerGetDatum(NULL);
+	}
 
 	initStringInfo(&sql);
 	if (cc->async)

@@ -221,6 +221,20 @@ ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained%' FROM c})
 sql(q{UPDATE c SET prompt = 'chained again'});
 ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained again%' FROM c}), 'and again after an UPDATE');
 
+# ---- odd composite keys: an INSERT and an UPDATE name the same pending cell
+sql(q{CREATE TABLE k (a text, b char(4), c int, prompt text, PRIMARY KEY (a, b, c))});
+sql(q{SELECT openrouter_add_computed_column('k', 'r',
+	$$openrouter_chat(openrouter_messages(prompt), 'standin/echo')$$, mode => 'async')});
+sql(q{SELECT openrouter_pause('k', 'r')});
+sql(q{INSERT INTO k VALUES ('x, "y" {z}', 'ab', 1, 'first'), (E'back\\slash', '', -2, 'second')});
+sql(q{UPDATE k SET prompt = prompt || ' again'});
+is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 'k'::regclass}), '2',
+	'an UPDATE of a pending row queues no second entry, whatever its key');
+sql(q{SELECT openrouter_resume('k', 'r')});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 2 FROM k WHERE r->'choices'->0->'message'->>'content' LIKE '%again%'}),
+	'both computed, for their new input');
+
 # ---- switching modes keeps the stored answers
 my $kept = sql(q{SELECT md5(r::text) FROM t WHERE id = 1});
 is(sql(q{SELECT openrouter_alter_computed_column('t', 'r', mode => 'sync')}), '0', 'to sync: nothing pending');
