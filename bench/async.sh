@@ -6,8 +6,9 @@
 #
 # Part A: 10,000 single-row INSERTs (pgbench, one client, one transaction
 #   each) into a table without a computed column, and into the same table
-#   with an asynchronous one (its worker paused, then running), side by side:
-#   wall time and the ratio to the plain table.
+#   with an asynchronous one (its worker paused, then running), side by side,
+#   with fsync on and off: the median wall time of 3 rounds and the ratio to
+#   the plain table.
 # Part B: the worker filling 10,000 pending cells, the stand-in answering
 #   after 200 ms, openrouter.max_concurrency = 100: wall time from
 #   openrouter_resume() to the last cell, and its ratio to N x L / K.
@@ -16,6 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ROWS=${BENCH_ROWS:-10000}
+ROUNDS=${BENCH_ROUNDS:-3}
 LATENCY_MS=200
 K=100
 export OR_WORK=${OR_WORK:-/tmp/openrouter-bench-async} OR_PGPORT=${OR_PGPORT:-55435}
@@ -46,14 +48,24 @@ wait_drained() {				# table
 	done
 }
 
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 part_a() {						# title
+	local plain=() paused=() running=()
 	echo
 	echo "== Part A: $ROWS single-row INSERTs, one transaction each, $1 ($(nproc) cores, $(uname -m))"
+	echo "   (the median of $ROUNDS rounds, the three tables one after the other in each)"
 	printf '%-52s %10s %8s\n' "table" "wall (s)" "ratio"
-	q -c "TRUNCATE plain, paused, running" -c "DELETE FROM openrouter_async_queue" -c "CHECKPOINT" >/dev/null
-	t_plain=$(inserts plain)
-	t_paused=$(inserts paused)
-	t_running=$(inserts running)
+	for _ in $(seq "$ROUNDS"); do
+		q -c "SELECT openrouter_pause('paused', 'r')" \
+		  -c "TRUNCATE plain, paused, running" -c "DELETE FROM openrouter_async_queue" -c "CHECKPOINT" >/dev/null
+		plain+=("$(inserts plain)")
+		paused+=("$(inserts paused)")
+		running+=("$(inserts running)")
+		wait_drained running
+	done
+	t_plain=$(median "${plain[@]}")
+	t_paused=$(median "${paused[@]}")
+	t_running=$(median "${running[@]}")
 	printf '%-52s %10.2f %8s\n' "no computed column" "$t_plain" "1.00"
 	printf '%-52s %10.2f %8s\n' "async computed column (worker paused)" "$t_paused" "$(ratio "$t_paused" "$t_plain")"
 	printf '%-52s %10.2f %8s\n' "async computed column (worker computing meanwhile)" "$t_running" "$(ratio "$t_running" "$t_plain")"
