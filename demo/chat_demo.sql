@@ -23,3 +23,30 @@ SELECT prompt AS "Q",
 FROM chat_demo ORDER BY id;
 
 SELECT column_name, total_rows, error_rows, pending_rows FROM openrouter_computed_columns;
+
+-- the same answers in async mode: the INSERTs return at once, and the
+-- database's background worker fills the cells right after each commit
+DROP TABLE IF EXISTS chat_async;
+CREATE TABLE chat_async (id serial PRIMARY KEY, prompt text NOT NULL);
+SELECT openrouter_add_computed_column('chat_async', 'response', $$
+  openrouter_chat(openrouter_messages(prompt), model => 'openai/gpt-4o-mini',
+                  site_name => 'openrouter PostgreSQL demo') $$,
+  on_error => 'ignore', mode => 'async') AS rows_queued;
+\echo 'inserting 3 batches of 10 rows, 0.3 s apart, each committed at once; the worker fills them meanwhile:'
+INSERT INTO chat_async (prompt) SELECT 'Tell me fact number ' || i || ' about Paris' FROM generate_series(1, 10) i;
+SELECT clock_timestamp()::time(2) AS "time", total_rows, pending_rows, in_flight, done_rows
+FROM openrouter_computed_columns WHERE table_name = 'chat_async'::regclass;
+SELECT pg_sleep(0.3) \g /dev/null
+INSERT INTO chat_async (prompt) SELECT 'Tell me fact number ' || i || ' about Rome' FROM generate_series(1, 10) i;
+SELECT clock_timestamp()::time(2) AS "time", total_rows, pending_rows, in_flight, done_rows
+FROM openrouter_computed_columns WHERE table_name = 'chat_async'::regclass;
+SELECT pg_sleep(0.3) \g /dev/null
+INSERT INTO chat_async (prompt) SELECT 'Tell me fact number ' || i || ' about Oslo' FROM generate_series(1, 10) i;
+SELECT clock_timestamp()::time(2) AS "time", total_rows, pending_rows, in_flight, done_rows
+FROM openrouter_computed_columns WHERE table_name = 'chat_async'::regclass;
+SELECT pg_sleep(1.5) \g /dev/null
+SELECT clock_timestamp()::time(2) AS "time", total_rows, pending_rows, in_flight, done_rows, error_rows
+FROM openrouter_computed_columns WHERE table_name = 'chat_async'::regclass;
+SELECT prompt AS "Q",
+       left(coalesce(response->'choices'->0->'message'->>'content', response->'error'->>'message'), 60) AS "A"
+FROM chat_async ORDER BY id LIMIT 3;

@@ -313,49 +313,9 @@ DROP FUNCTION openrouter_failed_cell_condition(regclass, name);
 DROP FUNCTION openrouter_primary_key_columns(regclass);
 DROP FUNCTION openrouter_computed_column_definition(regclass, name);
 
--- Status of the computed columns of the tables the current role owns (a row
--- whose table or column is gone, or is not an ordinary table, is left out).
-CREATE OR REPLACE FUNCTION openrouter_computed_column_status(
-    OUT table_name regclass, OUT column_name name, OUT expression text, OUT on_error text,
-    OUT input_columns name[], OUT total_rows bigint, OUT error_rows bigint, OUT pending_rows bigint)
-RETURNS SETOF record
-LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    cc record;
-BEGIN
-    FOR cc IN SELECT d.*, a.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype AS is_jsonb
-              FROM @extschema@.openrouter_computed_column d
-              JOIN pg_class r ON r.oid = d.table_oid
-              JOIN pg_attribute a ON a.attrelid = r.oid AND a.attname = d.column_name
-                                 AND NOT a.attisdropped
-              WHERE r.relkind = 'r' AND pg_has_role(r.relowner, 'USAGE')
-              ORDER BY d.table_oid::text, d.position LOOP
-        table_name := cc.table_oid; column_name := cc.column_name;
-        expression := cc.expression; on_error := cc.on_error; input_columns := cc.input_columns;
-        IF cc.whole_row THEN
-            input_columns := array['*'::name];
-        END IF;
-        EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s), count(*) FILTER (WHERE %I IS NULL) FROM ONLY %s',
-                       CASE WHEN cc.is_jsonb THEN format('%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
-                            ELSE 'false' END,
-                       cc.column_name, cc.table_oid)
-           INTO total_rows, error_rows, pending_rows;
-        RETURN NEXT;
-    END LOOP;
-END
-$$;
-
-COMMENT ON VIEW openrouter_computed_columns IS
-'The computed columns of the tables the current role owns, with their row, error and pending counts.';
-COMMENT ON COLUMN openrouter_computed_columns.table_name IS 'The table.';
-COMMENT ON COLUMN openrouter_computed_columns.column_name IS 'The computed column.';
-COMMENT ON COLUMN openrouter_computed_columns.expression IS 'Its expression, as bound when it was defined.';
-COMMENT ON COLUMN openrouter_computed_columns.on_error IS 'abort or ignore.';
-COMMENT ON COLUMN openrouter_computed_columns.input_columns IS
-'The columns it reads, directly or through other computed columns; {*} when it reads the whole row.';
-COMMENT ON COLUMN openrouter_computed_columns.total_rows IS 'Rows of the table.';
-COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns).';
-COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'Cells still NULL (not computed yet, or failed in a non-jsonb column).';
+-- The status view of the computed columns (mode, skipped rows, whole-row
+-- inputs, the worker's progress) is made again in the section of
+-- asynchronous computed columns, at the end of this file.
 
 -- Dropping a table, or a computed column by ALTER TABLE, forgets the
 -- column's definition and drops its triggers when the table remains.  Only
@@ -1041,3 +1001,174 @@ COMMENT ON COLUMN openrouter_budgets.per IS 'The period: day or month (UTC).';
 COMMENT ON COLUMN openrouter_budgets.spent IS 'USD spent in the current period (usage.cost of the answers).';
 COMMENT ON COLUMN openrouter_budgets.in_flight IS 'USD reserved by requests in flight (their worst case).';
 COMMENT ON COLUMN openrouter_budgets.remaining IS 'USD left for new requests.';
+
+-- ======================================================================
+-- Asynchronous computed columns (src/async_columns.c, issue 10)
+-- ======================================================================
+--
+-- A column in mode 'async' is not computed by the statement that inserts or
+-- updates a row: the trigger records the row's key in openrouter_async_queue
+-- and wakes the database's background worker at commit, which computes the
+-- pending cells as the table's owner and commits them in small transactions.
+
+ALTER TABLE openrouter_computed_column
+    ADD COLUMN mode text NOT NULL DEFAULT 'sync' CHECK (mode IN ('sync', 'async')),
+    ADD COLUMN paused boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN openrouter_computed_column.mode IS
+'sync: computed by the statement that inserts or updates the row; async: by the background worker, after the statement commits.';
+COMMENT ON COLUMN openrouter_computed_column.paused IS
+'An async column whose pending cells the worker leaves alone (openrouter_pause, or a failure under on_error abort) until openrouter_resume.';
+
+CREATE SEQUENCE openrouter_async_version;
+COMMENT ON SEQUENCE openrouter_async_version IS
+'Versions of the entries of openrouter_async_queue: a new one each time a row''s input changes.';
+
+CREATE TABLE openrouter_async_queue (
+    table_oid   oid NOT NULL,
+    column_name name NOT NULL,
+    row_key     text NOT NULL,
+    version     bigint NOT NULL DEFAULT pg_catalog.nextval('openrouter_async_version'),
+    attempts    int NOT NULL DEFAULT 0,
+    not_before  timestamptz NOT NULL DEFAULT '-infinity',
+    PRIMARY KEY (table_oid, column_name, row_key)
+);
+ALTER TABLE openrouter_async_queue ENABLE ROW LEVEL SECURITY;
+CREATE POLICY owner_sees ON openrouter_async_queue FOR SELECT
+    USING (pg_catalog.pg_has_role((SELECT c.relowner FROM pg_catalog.pg_class c
+                                   WHERE c.oid OPERATOR(pg_catalog.=) table_oid), 'USAGE'));
+REVOKE ALL ON openrouter_async_queue FROM PUBLIC;
+GRANT SELECT ON openrouter_async_queue TO PUBLIC;
+COMMENT ON TABLE openrouter_async_queue IS
+'The pending cells of asynchronous computed columns, one row per cell: written by the extension only (the trigger, as the extension''s owner), removed by the background worker when the cell is computed. A role sees the rows of the tables it owns. Not dumped.';
+COMMENT ON COLUMN openrouter_async_queue.table_oid IS 'The table.';
+COMMENT ON COLUMN openrouter_async_queue.column_name IS 'The computed column.';
+COMMENT ON COLUMN openrouter_async_queue.row_key IS 'The row''s primary key: the text of an array of its columns'' output texts.';
+COMMENT ON COLUMN openrouter_async_queue.version IS 'Changes each time the row''s input changes: an answer is kept only for the version it was computed for.';
+COMMENT ON COLUMN openrouter_async_queue.attempts IS 'Rounds whose final failure was transient (retried later, with backoff).';
+COMMENT ON COLUMN openrouter_async_queue.not_before IS 'Not computed before this time (backoff after a transient failure).';
+
+DROP FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean, boolean);
+CREATE FUNCTION openrouter_add_computed_column(
+    tbl regclass, column_name name, expression text, on_error text DEFAULT 'abort',
+    backfill boolean DEFAULT true, adopt boolean DEFAULT false, mode text DEFAULT 'sync')
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'openrouter_add_computed_column'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean, boolean, text) IS
+$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. The expression is bound now: names resolve under the current search_path, once. on_error is the default of the calls in the expression that pass none: 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). INSERT or UPDATE of the column's value is refused. The table needs a primary key; only its owner may call this. mode 'sync' (the default) computes in the statement that inserts or updates the row, every call of one statement concurrently (up to openrouter.max_concurrency), paid by the role running it; mode 'async' leaves the cell pending and the background worker computes it after the commit, as the table's owner with the owner's key (failures are then kept per cell; under 'abort' the first one pauses the column). With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes (in async mode: by the worker). With adopt => true it takes over an existing column (e.g. after DROP EXTENSION, or one filled by hand), keeping its values and computing only its NULL cells. Returns the number of rows filled (async: queued).$$;
+
+CREATE FUNCTION openrouter_alter_computed_column(
+    tbl regclass, column_name name, mode text DEFAULT NULL, on_error text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'openrouter_alter_computed_column'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION openrouter_alter_computed_column(regclass, name, text, text) IS
+$$Changes a computed column's mode ('sync' or 'async') or on_error ('abort' or 'ignore'); NULL keeps it. Stored answers are kept. Switching to async queues the column's empty cells for the background worker; switching to sync computes its pending cells now. The table's owner only. Returns the number of cells queued or computed.$$;
+
+CREATE FUNCTION openrouter_pause(tbl regclass, column_name name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'openrouter_pause'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION openrouter_pause(regclass, name) IS
+$$Stops the background worker from computing an asynchronous computed column (what is in flight finishes); new rows keep being queued. The table's owner only.$$;
+
+CREATE FUNCTION openrouter_resume(tbl regclass, column_name name)
+RETURNS void
+AS 'MODULE_PATHNAME', 'openrouter_resume'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION openrouter_resume(regclass, name) IS
+$$Lets the background worker compute an asynchronous computed column again (after openrouter_pause, or after a failure paused it). The table's owner only.$$;
+
+CREATE FUNCTION openrouter_async_progress(
+    OUT table_oid oid, OUT column_name name, OUT in_flight integer, OUT rate double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'openrouter_async_progress'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION openrouter_async_progress() IS
+$$What the view openrouter_computed_columns shows of the background worker: the asynchronous column this database's worker is computing now or computed last, its cells in flight and its rate (cells per second). No row without the worker.$$;
+
+COMMENT ON FUNCTION openrouter_recompute(regclass, name, boolean) IS
+$$Computes a computed column again, and the computed columns that read it, for every row, or with errors_only only for the cells that failed (NULL, or {"error": ...} in jsonb columns). Rows that another run is computing are skipped. For an asynchronous column the cells are queued for the background worker instead. Returns the number of rows computed (async: queued).$$;
+
+DROP VIEW openrouter_computed_columns;
+DROP FUNCTION openrouter_computed_column_status();
+CREATE FUNCTION openrouter_computed_column_status(
+    OUT table_name regclass, OUT column_name name, OUT expression text, OUT on_error text,
+    OUT input_columns name[], OUT total_rows bigint, OUT error_rows bigint, OUT pending_rows bigint,
+    OUT mode text, OUT paused boolean, OUT in_flight integer, OUT done_rows bigint,
+    OUT rate double precision, OUT time_left interval)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    cc record;
+    progress record;
+BEGIN
+    SELECT * INTO progress FROM @extschema@.openrouter_async_progress() LIMIT 1;
+    FOR cc IN SELECT d.*, a.atttypid = 'pg_catalog.jsonb'::pg_catalog.regtype AS is_jsonb
+              FROM @extschema@.openrouter_computed_column d
+              JOIN pg_class r ON r.oid = d.table_oid
+              JOIN pg_attribute a ON a.attrelid = r.oid AND a.attname = d.column_name
+                                 AND NOT a.attisdropped
+              WHERE r.relkind = 'r' AND pg_has_role(r.relowner, 'USAGE')
+              ORDER BY d.table_oid::text, d.position LOOP
+        table_name := cc.table_oid; column_name := cc.column_name;
+        expression := cc.expression; on_error := cc.on_error; input_columns := cc.input_columns;
+        mode := cc.mode; paused := cc.paused; in_flight := 0; rate := NULL; time_left := NULL;
+        IF cc.whole_row THEN
+            input_columns := array['*'::name];
+        END IF;
+        IF cc.mode = 'async' THEN
+            -- pending: queued; errors: failed cells that are not queued again
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL), count(q.row_key)'
+                           ' FROM ONLY %s t LEFT JOIN @extschema@.openrouter_async_queue q'
+                           ' ON q.table_oid = %s AND q.column_name = %L'
+                           ' AND q.row_key = (ARRAY[%s])::text',
+                           CASE WHEN cc.is_jsonb THEN format('t.%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
+                                ELSE 'false' END,
+                           cc.table_oid, cc.table_oid::oid, cc.column_name,
+                           (SELECT string_agg(format('format(''%%s'', t.%I)', k.attname), ', ' ORDER BY u.n)
+                            FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(attnum, n)
+                            JOIN pg_attribute k ON k.attrelid = cc.table_oid AND k.attnum = u.attnum
+                            WHERE i.indrelid = cc.table_oid AND i.indisprimary))
+               INTO total_rows, error_rows, pending_rows;
+            IF progress.table_oid = cc.table_oid::oid AND progress.column_name = cc.column_name THEN
+                in_flight := progress.in_flight;
+                rate := progress.rate;
+                IF rate > 0 THEN
+                    time_left := make_interval(secs => round(pending_rows / rate));
+                END IF;
+            END IF;
+        ELSE
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s), count(*) FILTER (WHERE %I IS NULL) FROM ONLY %s',
+                           CASE WHEN cc.is_jsonb THEN format('%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
+                                ELSE 'false' END,
+                           cc.column_name, cc.table_oid)
+               INTO total_rows, error_rows, pending_rows;
+        END IF;
+        done_rows := total_rows - pending_rows;
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION openrouter_computed_column_status() IS
+$$What the view openrouter_computed_columns shows: each computed column of the tables the current role owns, with its mode and counts.$$;
+
+CREATE VIEW openrouter_computed_columns AS SELECT * FROM openrouter_computed_column_status();
+GRANT SELECT ON openrouter_computed_columns TO PUBLIC;
+COMMENT ON VIEW openrouter_computed_columns IS
+'The computed columns of the tables the current role owns, with their mode, row, error and pending counts, and the background worker''s progress on asynchronous ones.';
+COMMENT ON COLUMN openrouter_computed_columns.table_name IS 'The table.';
+COMMENT ON COLUMN openrouter_computed_columns.column_name IS 'The computed column.';
+COMMENT ON COLUMN openrouter_computed_columns.expression IS 'Its expression, as bound when it was defined.';
+COMMENT ON COLUMN openrouter_computed_columns.on_error IS 'abort or ignore.';
+COMMENT ON COLUMN openrouter_computed_columns.input_columns IS
+'The columns it reads, directly or through other computed columns; {*} when it reads the whole row.';
+COMMENT ON COLUMN openrouter_computed_columns.total_rows IS 'Rows of the table.';
+COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns); in async mode, those not queued again.';
+COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'sync: cells still NULL (not computed yet, or failed in a non-jsonb column); async: cells queued for the worker.';
+COMMENT ON COLUMN openrouter_computed_columns.mode IS 'sync or async.';
+COMMENT ON COLUMN openrouter_computed_columns.paused IS 'async: the worker leaves it alone until openrouter_resume().';
+COMMENT ON COLUMN openrouter_computed_columns.in_flight IS 'async: cells the worker is computing now.';
+COMMENT ON COLUMN openrouter_computed_columns.done_rows IS 'Rows not pending.';
+COMMENT ON COLUMN openrouter_computed_columns.rate IS 'async: cells per second the worker computed lately (NULL when it is not at work on this column).';
+COMMENT ON COLUMN openrouter_computed_columns.time_left IS 'async: pending cells at that rate.';

@@ -198,6 +198,50 @@ choose_key(const StoredClient *stored, const char **source)
 	return NULL;
 }
 
+/*
+ * The one exception to "no requests under SECURITY_RESTRICTED_OPERATION":
+ * the database's background worker computing an asynchronous computed
+ * column (async_columns.c).  It runs the column's expression as the table's
+ * owner, restricted as maintenance commands are (so the expression cannot
+ * change the role), and the owner's key pays: that is the documented rule of
+ * async mode, chosen by the owner when the column was made async.  The
+ * exception holds only in a background worker, only between
+ * or_worker_pays_begin() and or_worker_pays_end(), and only for exactly the
+ * role and security context the worker set: a maintenance command run by
+ * the expression on another role's object (which switches to that owner)
+ * is refused as anywhere else.
+ */
+static Oid	worker_payer = InvalidOid;
+static int	worker_payer_context = 0;
+
+void
+or_worker_pays_begin(Oid owner, int sec_context)
+{
+	if (!IsBackgroundWorker)
+		elog(ERROR, "only a background worker may compute asynchronous columns");
+	worker_payer = owner;
+	worker_payer_context = sec_context;
+}
+
+void
+or_worker_pays_end(void)
+{
+	worker_payer = InvalidOid;
+	worker_payer_context = 0;
+}
+
+static bool
+worker_pays_now(void)
+{
+	Oid			user;
+	int			context;
+
+	if (!IsBackgroundWorker || !OidIsValid(worker_payer))
+		return false;
+	GetUserIdAndSecContext(&user, &context);
+	return user == worker_payer && context == worker_payer_context;
+}
+
 OrClientConfig
 or_resolve_client_config(void)
 {
@@ -214,7 +258,7 @@ or_resolve_client_config(void)
 	 * owner, whoever runs them: a request there would make the owner pay for
 	 * someone else's command.
 	 */
-	if (InSecurityRestrictedOperation() || IsAutoVacuumWorkerProcess())
+	if ((InSecurityRestrictedOperation() && !worker_pays_now()) || IsAutoVacuumWorkerProcess())
 		ereport(ERROR,
 				(errcode(MAKE_SQLSTATE('O', 'R', 'K', '0', '2')),
 				 errmsg("OpenRouter requests cannot be sent during a maintenance command"),

@@ -3,8 +3,9 @@
  *		Computed columns (Pixeltable's add_computed_column): their definitions,
  *		the binding of their expressions, the trigger that computes inserted and
  *		updated rows, and the SQL entry points openrouter_add_computed_column,
- *		openrouter_drop_computed_column, openrouter_recompute and
- *		openrouter_backfill.
+ *		openrouter_drop_computed_column, openrouter_recompute,
+ *		openrouter_backfill, openrouter_alter_computed_column, openrouter_pause
+ *		and openrouter_resume.
  *
  * Rules this file keeps:
  * - Definitions (the table openrouter_computed_column) are written only here,
@@ -25,8 +26,14 @@
  * - User names never meet internal ones: tables are named schema-qualified,
  *   columns quoted, keys kept as lists of columns, and the trigger reads its
  *   transition tables under names only its own query sees.
- * or_compute_cells() is the one function that computes cells; everything
- * else (trigger, recompute, backfill) chooses rows and calls it.
+ * - An asynchronous column (mode 'async') is not computed by the trigger:
+ *   the rows' keys go into the queue openrouter_async_queue (written as the
+ *   extension's owner from keys read as the caller; a new version each time
+ *   a row's input changes) and the database's worker is woken at commit;
+ *   async_columns.c computes them.
+ * or_compute_cells() is the one function that computes cells, in both modes;
+ * everything else (trigger, recompute, backfill, the worker) chooses rows and
+ * calls it.
  */
 #include "budget.h"
 #include "computed.h"
@@ -37,6 +44,7 @@
 #include "access/stratnum.h"
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_am.h"
 #include "catalog/pg_class.h"
@@ -44,6 +52,7 @@
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -57,6 +66,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -68,12 +78,17 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "shared_state.h"
+
 PG_FUNCTION_INFO_V1(openrouter_add_computed_column);
 PG_FUNCTION_INFO_V1(openrouter_drop_computed_column);
 PG_FUNCTION_INFO_V1(openrouter_recompute);
 PG_FUNCTION_INFO_V1(openrouter_backfill);
 PG_FUNCTION_INFO_V1(openrouter_computed_column_trigger);
 PG_FUNCTION_INFO_V1(openrouter_computed_column_bind);
+PG_FUNCTION_INFO_V1(openrouter_alter_computed_column);
+PG_FUNCTION_INFO_V1(openrouter_pause);
+PG_FUNCTION_INFO_V1(openrouter_resume);
 
 /* prefetch.c's SQL entry point, called directly */
 extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
@@ -90,6 +105,9 @@ extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
 #define ROW_ALIAS "openrouter_row"
 /* names of the transition tables in the trigger's own query */
 #define NEW_ROWS "openrouter$new"
+/* the queue of asynchronous columns, and its versions */
+#define ASYNC_QUEUE "openrouter_async_queue"
+#define ASYNC_VERSIONS "openrouter_async_version"
 #define OLD_ROWS "openrouter$old"
 
 /* the table whose computed column this backend is writing now (InvalidOid: none) */
@@ -145,6 +163,45 @@ run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	return rc;
+}
+
+/*
+ * The statements every trigger firing runs (the definitions, the queue) are
+ * planned once per backend: a plan is kept per slot for as long as the
+ * statement's text (which names the extension's schema) stays the same.
+ */
+#define PLAN_DEFINITIONS 0
+#define PLAN_DEFINITION 1
+#define PLAN_ENQUEUE 2
+#define N_PLANS 3
+static SPIPlanPtr kept_plans[N_PLANS];
+static char *kept_plan_sql[N_PLANS];
+
+static int
+run_kept(int slot, const char *sql, int nargs, Oid *types, Datum *values)
+{
+	int			rc;
+
+	if (kept_plans[slot] == NULL || strcmp(kept_plan_sql[slot], sql) != 0)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		if (kept_plans[slot] != NULL)
+		{
+			SPI_freeplan(kept_plans[slot]);
+			pfree(kept_plan_sql[slot]);
+		}
+		kept_plans[slot] = plan;
+		kept_plan_sql[slot] = MemoryContextStrdup(TopMemoryContext, sql);
+	}
+	rc = SPI_execute_plan(kept_plans[slot], values, NULL, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	return rc;
 }
 
@@ -230,13 +287,14 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 	values[0] = ObjectIdGetDatum(relid);
 	values[1] = column ? DirectFunctionCall1(namein, CStringGetDatum(column)) : (Datum) 0;
 	sql = psprintf("SELECT column_name::pg_catalog.text, expression, search_path, on_error,"
-				   " position, whole_row, input_columns::pg_catalog.text[]"
+				   " position, whole_row, input_columns::pg_catalog.text[],"
+				   " mode OPERATOR(pg_catalog.=) 'async', paused"
 				   " FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1%s ORDER BY position",
 				   quote_qualified_identifier(get_namespace_name(ns), DEFINITIONS_TABLE),
 				   column ? " AND column_name OPERATOR(pg_catalog.=) $2" : "");
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_sql(sql, column ? 2 : 1, types, values, NULL);
+	run_kept(column ? PLAN_DEFINITION : PLAN_DEFINITIONS, sql, column ? 2 : 1, types, values);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -258,6 +316,8 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 			? OR_ON_ERROR_IGNORE : OR_ON_ERROR_ABORT;
 		cc->position = DatumGetInt32(SPI_getbinval(tuple, desc, 5, &isnull));
 		cc->whole_row = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
+		cc->async = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
+		cc->paused = DatumGetBool(SPI_getbinval(tuple, desc, 9, &isnull));
 		deconstruct_array(DatumGetArrayTypeP(inputs), TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		cc->ninputs = nelems;
@@ -297,14 +357,16 @@ reads_column(const OrComputedColumn *cc, const char *column)
 }
 
 /*
- * Write the definitions table as its owner.  The caller has checked what it
- * writes; SECURITY_RESTRICTED_OPERATION keeps the owner's rights to this one
- * statement.
+ * Write one of the extension's tables (the definitions, the async queue) as
+ * its owner.  The caller has checked what it writes; the statement runs no
+ * user code (only the extension's own tables and built-in operators), and
+ * SECURITY_RESTRICTED_OPERATION keeps the owner's rights to it.
  */
 static void
-write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *values)
+write_extension_table(Oid ns, const char *relname, int plan_slot, const char *sql_format,
+					  int nargs, Oid *types, Datum *values)
 {
-	Oid			table = definitions_table(ns);
+	Oid			table = get_relname_relid(relname, ns);
 	Oid			owner;
 	Oid			saved_user;
 	int			saved_sec_context;
@@ -312,7 +374,10 @@ write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *
 	char	   *sql;
 
 	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "cache lookup failed for relation %u", table);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("the openrouter extension's table %s is missing", relname),
+				 errhint("Update the extension: ALTER EXTENSION openrouter UPDATE;")));
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
 	sql = psprintf(sql_format, qualified_table(table));
@@ -324,7 +389,10 @@ write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *
 	{
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
-		run_sql(sql, nargs, types, values, NULL);
+		if (plan_slot >= 0)
+			run_kept(plan_slot, sql, nargs, types, values);
+		else
+			run_sql(sql, nargs, types, values, NULL);
 		SPI_finish();
 	}
 	PG_FINALLY();
@@ -332,6 +400,13 @@ write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *
 		SetUserIdAndSecContext(saved_user, saved_sec_context);
 	}
 	PG_END_TRY();
+}
+
+static void
+write_definitions(Oid ns, const char *sql_format, int nargs, Oid *types, Datum *values)
+{
+	(void) definitions_table(ns);
+	write_extension_table(ns, DEFINITIONS_TABLE, -1, sql_format, nargs, types, values);
 }
 
 /* ---------- binding an expression ---------- */
@@ -712,26 +787,41 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 }
 
 /*
- * Compute a column for the given rows, then the computed columns that read
- * it (in creation order), each for the rows the previous one wrote.
+ * After a column was written for the given rows: the computed columns that
+ * read it (in creation order), each for the rows the previous one wrote; an
+ * asynchronous one is queued for them instead.
  */
-static OrComputeCounts
-compute_with_dependents(Oid ns, const OrComputedColumn *cc, ItemPointerData *ctids, int n)
+void
+or_compute_dependents(Oid ns, const OrComputedColumn *cc, ItemPointerData *ctids, int n)
 {
-	OrComputeCounts counts = {0, 0};
 	OrComputeCounts dependent_counts = {0, 0};
 	List	   *all = or_computed_columns(ns, cc->relid, NULL);
 	ListCell   *lc;
 
-	ctids = or_compute_cells(cc, ctids, n, &n, &counts);
 	foreach(lc, all)
 	{
 		OrComputedColumn *dependent = lfirst(lc);
 
-		if (dependent->position > cc->position && reads_column(dependent, cc->column))
+		if (dependent->position <= cc->position || !reads_column(dependent, cc->column))
+			continue;
+		if (dependent->async)
+			(void) or_enqueue_cells(ns, dependent, ctids, n);
+		else
 			ctids = or_compute_cells(dependent, ctids, n, &n, &dependent_counts);
 	}
-	return counts;
+}
+
+/* Compute a column for the given rows (an asynchronous one: queue them), then its dependents. */
+static uint64
+compute_with_dependents(Oid ns, const OrComputedColumn *cc, ItemPointerData *ctids, int n)
+{
+	OrComputeCounts counts = {0, 0};
+
+	if (cc->async)
+		return or_enqueue_cells(ns, cc, ctids, n);
+	ctids = or_compute_cells(cc, ctids, n, &n, &counts);
+	or_compute_dependents(ns, cc, ctids, n);
+	return counts.computed;
 }
 
 /* The ctids of the rows of a table that meet a condition (SQL over its columns). */
@@ -846,6 +936,203 @@ differs(const char *column)
 	return psprintf("o.%s::pg_catalog.text IS DISTINCT FROM n.%s::pg_catalog.text", quoted, quoted);
 }
 
+
+/* ---------- the queue of asynchronous columns ---------- */
+
+/*
+ * "ARRAY[format('%s', a.k1), ...]::text": a row's key as the queue stores
+ * it: the text of an array of its columns' output texts.  The same text for
+ * the same key, whoever computes it (keys_of_new_rows() below, in C).
+ */
+static char *
+key_text_sql(const TableKey *key, const char *alias)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "(ARRAY[");
+	for (int i = 0; i < key->ncolumns; i++)
+		appendStringInfo(&buf, "%spg_catalog.format('%%s', %s.%s)", i > 0 ? ", " : "", alias,
+						 key->columns[i]);
+	appendStringInfoString(&buf, "])::pg_catalog.text");
+	return buf.data;
+}
+
+/*
+ * The stored keys of the rows an INSERT added (a text[], in context), read
+ * from the transition table itself: the same texts as key_text_sql().
+ */
+static Datum
+keys_of_new_rows(TriggerData *trigger, const TableKey *key, MemoryContext context, int *n)
+{
+	Tuplestorestate *rows = trigger->tg_newtable;
+	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(trigger->tg_relation),
+													&TTSOpsMinimalTuple);
+	int			pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+	FmgrInfo   *output = palloc(sizeof(FmgrInfo) * key->ncolumns);
+	FmgrInfo	array_output;
+	Datum	   *parts = palloc(sizeof(Datum) * key->ncolumns);
+	int			allocated = 16;
+	Datum	   *keys = palloc(sizeof(Datum) * allocated);
+	MemoryContext old;
+	Datum		result;
+
+	for (int i = 0; i < key->ncolumns; i++)
+	{
+		Oid			function;
+		bool		varlena;
+
+		getTypeOutputInfo(key->types[i], &function, &varlena);
+		fmgr_info(function, &output[i]);
+	}
+	fmgr_info(F_ARRAY_OUT, &array_output);
+	*n = 0;
+	tuplestore_select_read_pointer(rows, pointer);
+	tuplestore_rescan(rows);
+	while (tuplestore_gettupleslot(rows, true, false, slot))
+	{
+		for (int i = 0; i < key->ncolumns; i++)
+		{
+			bool		isnull;
+			Datum		value = slot_getattr(slot, key->attnums[i], &isnull);
+
+			parts[i] = CStringGetTextDatum(OutputFunctionCall(&output[i], value));
+		}
+		if (*n == allocated)
+		{
+			allocated *= 2;
+			keys = repalloc(keys, sizeof(Datum) * allocated);
+		}
+		keys[(*n)++] = CStringGetTextDatum(OutputFunctionCall(&array_output,
+															  PointerGetDatum(construct_array(parts, key->ncolumns, TEXTOID, -1, false, TYPALIGN_INT))));
+	}
+	/* (every reader of a transition table selects its own pointer first) */
+	tuplestore_select_read_pointer(rows, 0);
+	ExecDropSingleTupleTableSlot(slot);
+	old = MemoryContextSwitchTo(context);
+	result = PointerGetDatum(construct_array(keys, *n, TEXTOID, -1, false, TYPALIGN_INT));
+	MemoryContextSwitchTo(old);
+	return result;
+}
+
+char *
+or_key_text_sql(Oid relid, const char *alias)
+{
+	TableKey	key = primary_key(relid);
+
+	return key_text_sql(&key, alias);
+}
+
+/* "a.k1 = CAST((text::text[])[1] AS type1) AND ...": the row of a stored key */
+char *
+or_key_match_sql(Oid relid, const char *alias, const char *key_text)
+{
+	TableKey	key = primary_key(relid);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < key.ncolumns; i++)
+		appendStringInfo(&buf, "%s%s.%s %s CAST((%s::pg_catalog.text[])[%d] AS %s)",
+						 i > 0 ? " AND " : "", alias, key.columns[i], key.equal[i], key_text,
+						 i + 1,
+						 /* no typmod: "bpchar", not "character", which is char(1) */
+						 format_type_extended(key.types[i], -1,
+											  FORMAT_TYPE_FORCE_QUALIFY | FORMAT_TYPE_TYPEMOD_GIVEN));
+	return buf.data;
+}
+
+/* wake the database's worker when this transaction commits */
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
+
+static void
+wake_worker_at_commit(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit)
+		or_wake_database_worker(MyDatabaseId);
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		wake_at_commit = false;
+}
+
+/*
+ * Queue cells (keys: a text[] of stored keys) of an asynchronous column, as
+ * the extension's owner: a key queued already gets a new version, so that
+ * an answer being computed for its previous input is not kept.  Written by
+ * the extension only: the keys were read by the caller, as the caller.
+ */
+static void
+enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys)
+{
+	Oid			types[3] = {OIDOID, NAMEOID, TEXTARRAYOID};
+	Datum		values[3];
+	char	   *sequence = quote_qualified_identifier(get_namespace_name(ns), ASYNC_VERSIONS);
+
+	values[0] = ObjectIdGetDatum(cc->relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+	values[2] = keys;
+	write_extension_table(ns, ASYNC_QUEUE, PLAN_ENQUEUE,
+						  psprintf("INSERT INTO %%s AS q (table_oid, column_name, row_key)"
+								   " SELECT $1, $2, k FROM pg_catalog.unnest($3) k"
+								   " ON CONFLICT (table_oid, column_name, row_key) DO UPDATE"
+								   " SET version = pg_catalog.nextval(%s::pg_catalog.regclass),"
+								   " attempts = 0, not_before = '-infinity'",
+								   quote_literal_cstr(sequence)),
+						  3, types, values);
+	if (cc->paused)
+		return;					/* nothing for the worker to do now */
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_worker_at_commit, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+/* the stored keys of the rows at these ctids, read as the current user */
+static Datum
+keys_of_ctids(Oid relid, const ItemPointerData *ctids, int n, int *nkeys)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[1] = {TIDARRAYOID};
+	Datum		values[1];
+	Datum	   *keys;
+	Datum		result;
+
+	values[0] = tid_array(ctids, n);
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(psprintf("SELECT %s FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)",
+					 or_key_text_sql(relid, "t"), qualified_table(relid)), 1, types, values, NULL);
+	keys = MemoryContextAlloc(caller, sizeof(Datum) * Max(SPI_processed, 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		keys[i] = PointerGetDatum(DatumGetTextPCopy(d));
+		MemoryContextSwitchTo(spi);
+	}
+	*nkeys = (int) SPI_processed;
+	SPI_finish();
+	result = PointerGetDatum(construct_array(keys, *nkeys, TEXTOID, -1, false, TYPALIGN_INT));
+	return result;
+}
+
+uint64
+or_enqueue_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctids, int n)
+{
+	int			nkeys;
+	Datum		keys;
+
+	if (n == 0)
+		return 0;
+	keys = keys_of_ctids(cc->relid, ctids, n, &nkeys);
+	enqueue_keys(ns, cc, keys);
+	return (uint64) nkeys;
+}
+
 static void
 register_transition_table(const char *name, Oid relid, Tuplestorestate *rows)
 {
@@ -859,6 +1146,17 @@ register_transition_table(const char *name, Oid relid, Tuplestorestate *rows)
 	enr->reldata = rows;
 	if (SPI_register_relation(enr) < 0)
 		elog(ERROR, "could not register a transition table");
+}
+
+static void
+hand_edit_error(const OrComputedColumn *cc)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_GENERATED_ALWAYS),
+			 errmsg("column \"%s\" of relation %s is a computed column",
+					cc->column, table_for_message(cc->relid)),
+			 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
+			 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
 }
 
 /*
@@ -888,6 +1186,32 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 		return;
 	columns = written;
 
+	/* an INSERT: read the new rows themselves, no query needed */
+	if (inserting)
+	{
+		Tuplestorestate *rows = trigger->tg_newtable;
+		TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(trigger->tg_relation),
+														&TTSOpsMinimalTuple);
+		int			pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
+
+		tuplestore_select_read_pointer(rows, pointer);
+		tuplestore_rescan(rows);
+		while (tuplestore_gettupleslot(rows, true, false, slot))
+		{
+			foreach(lc, columns)
+			{
+				OrComputedColumn *cc = lfirst(lc);
+
+				if (!slot_attisnull(slot, get_attnum(cc->relid, cc->column)))
+					hand_edit_error(cc);
+			}
+		}
+		/* (every reader of a transition table selects its own pointer first) */
+		tuplestore_select_read_pointer(rows, 0);
+		ExecDropSingleTupleTableSlot(slot);
+		return;
+	}
+
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	foreach(lc, columns)
@@ -912,12 +1236,7 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 		bool		isnull;
 
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ++i, &isnull)) && !isnull)
-			ereport(ERROR,
-					(errcode(ERRCODE_GENERATED_ALWAYS),
-					 errmsg("column \"%s\" of relation %s is a computed column",
-							cc->column, table_for_message(cc->relid)),
-					 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
-					 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
+			hand_edit_error(cc);
 	}
 }
 
@@ -974,9 +1293,24 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	if (cc == linitial(columns))
 		refuse_hand_edits(trigger, columns, &key);
 
+	/* an INSERT into an asynchronous column: the keys straight from the new rows */
+	if (cc->async && TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
+	{
+		Datum		keys = keys_of_new_rows(trigger, &key, caller, &n);
+
+		SPI_finish();
+		if (n > 0)
+			enqueue_keys(ns, cc, keys);
+		return PointerGetDatum(NULL);
+	}
+
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "SELECT t.ctid FROM " NEW_ROWS " n JOIN ONLY %s t ON %s",
-					 qualified_table(relid), key_join(&key, "t", "n"));
+	if (cc->async)
+		/* an asynchronous column: the keys of the rows, for the queue */
+		appendStringInfo(&sql, "SELECT %s FROM " NEW_ROWS " n", key_text_sql(&key, "n"));
+	else
+		appendStringInfo(&sql, "SELECT t.ctid FROM " NEW_ROWS " n JOIN ONLY %s t ON %s",
+						 qualified_table(relid), key_join(&key, "t", "n"));
 	if (TRIGGER_FIRED_BY_UPDATE(trigger->tg_event))
 	{
 		TupleDesc	desc = RelationGetDescr(trigger->tg_relation);
@@ -993,6 +1327,29 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 		}
 	}
 	run_sql(sql.data, 0, NULL, NULL, NULL);
+	if (cc->async)
+	{
+		Datum	   *keys = MemoryContextAlloc(caller, sizeof(Datum) * Max(SPI_processed, 1));
+		Datum		array;
+
+		n = (int) SPI_processed;
+		for (int i = 0; i < n; i++)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull);
+			MemoryContext spi = MemoryContextSwitchTo(caller);
+
+			keys[i] = PointerGetDatum(DatumGetTextPCopy(d));
+			MemoryContextSwitchTo(spi);
+		}
+		SPI_finish();
+		if (n > 0)
+		{
+			array = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
+			enqueue_keys(ns, cc, array);
+		}
+		return PointerGetDatum(NULL);
+	}
 	ctids = spi_ctids(caller, &n);
 	SPI_finish();
 
@@ -1028,6 +1385,23 @@ on_error_arg(FunctionCallInfo fcinfo, int n)
 	return or_effective_on_error(PG_GETARG_TEXT_PP(n));
 }
 
+/* mode as given: 'sync' (false) or 'async' (true), which needs the worker */
+static bool
+mode_arg(FunctionCallInfo fcinfo, int n)
+{
+	char	   *mode = text_arg(fcinfo, n, "mode");
+
+	if (strcmp(mode, "sync") == 0)
+		return false;
+	if (strcmp(mode, "async") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid mode \"%s\"", mode),
+				 errhint("Use 'sync' (computed by the statement that inserts or updates the row) or 'async' (computed by the background worker after the commit).")));
+	or_require_shared_state("an asynchronous computed column");
+	return true;
+}
+
 static int
 compare_names(const ListCell *a, const ListCell *b)
 {
@@ -1048,6 +1422,7 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	OrOnError	on_error = on_error_arg(fcinfo, 3);
 	bool		backfill = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
 	bool		adopt = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
+	bool		async = PG_NARGS() > 6 && mode_arg(fcinfo, 6);
 	AttrNumber	adopted;
 	BoundExpression bound;
 	List	   *existing;
@@ -1137,9 +1512,9 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	foreach(lc, inputs)
 		names[n++] = DirectFunctionCall1(namein, CStringGetDatum(strVal(lfirst(lc))));
 	{
-		Oid			types[8] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, NAMEARRAYOID, INT4OID,
-		TEXTOID, BOOLOID};
-		Datum		values[8];
+		Oid			types[9] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, NAMEARRAYOID, INT4OID,
+		TEXTOID, BOOLOID, TEXTOID};
+		Datum		values[9];
 
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
@@ -1150,9 +1525,10 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 		values[5] = Int32GetDatum(position);
 		values[6] = CStringGetTextDatum(bound.search_path);
 		values[7] = BoolGetDatum(whole_row);
+		values[8] = CStringGetTextDatum(async ? "async" : "sync");
 		write_definitions(ns, "INSERT INTO %s (table_oid, column_name, expression, on_error,"
-						  " input_columns, position, search_path, whole_row)"
-						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, types, values);
+						  " input_columns, position, search_path, whole_row, mode)"
+						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, types, values);
 	}
 	CommandCounterIncrement();
 
@@ -1163,6 +1539,8 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	/* an adopted column keeps its values: only its empty cells are computed */
 	ctids = select_ctids(relid, adopted != InvalidAttrNumber
 						 ? psprintf("%s IS NULL", quote_identifier(column)) : "true", &n);
+	if (async)
+		PG_RETURN_INT64((int64) or_enqueue_cells(ns, cc, ctids, n));
 	(void) or_compute_cells(cc, ctids, n, &n, &counts);
 	PG_RETURN_INT64((int64) counts.computed);
 }
@@ -1210,6 +1588,170 @@ openrouter_drop_computed_column(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+/* set columns of a definition: "mode = $3", ... */
+static void
+update_definition(Oid ns, const OrComputedColumn *cc, const char *assignments,
+				  int nargs, Oid *types, Datum *values)
+{
+	Oid			all_types[4] = {REGCLASSOID, NAMEOID};
+	Datum		all_values[4];
+
+	all_values[0] = ObjectIdGetDatum(cc->relid);
+	all_values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+	for (int i = 0; i < nargs; i++)
+	{
+		all_types[2 + i] = types[i];
+		all_values[2 + i] = values[i];
+	}
+	write_definitions(ns, psprintf("UPDATE %%s SET %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
+								   " AND column_name OPERATOR(pg_catalog.=) $2", assignments),
+					  2 + nargs, all_types, all_values);
+	CommandCounterIncrement();
+}
+
+/* The rows of an asynchronous column's pending cells, read as the current user. */
+static ItemPointerData *
+pending_ctids(Oid ns, const OrComputedColumn *cc, int *n)
+{
+	char	   *queue = quote_qualified_identifier(get_namespace_name(ns), ASYNC_QUEUE);
+
+	return select_ctids(cc->relid,
+						psprintf("EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) %u"
+								 " AND q.column_name OPERATOR(pg_catalog.=) %s AND %s)",
+								 queue, cc->relid, quote_literal_cstr(cc->column),
+								 or_key_match_sql(cc->relid, qualified_table(cc->relid), "q.row_key")),
+						n);
+}
+
+/* Remove an asynchronous column's queue entries (as the extension's owner). */
+static void
+forget_pending(Oid ns, const OrComputedColumn *cc)
+{
+	Oid			types[2] = {OIDOID, NAMEOID};
+	Datum		values[2];
+
+	values[0] = ObjectIdGetDatum(cc->relid);
+	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+	write_extension_table(ns, ASYNC_QUEUE, -1, "DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
+						  " AND column_name OPERATOR(pg_catalog.=) $2", 2, types, values);
+	CommandCounterIncrement();
+}
+
+/*
+ * openrouter_alter_computed_column(tbl, column_name, mode, on_error)
+ *		Stored answers are kept.  To async: the empty cells are queued; to
+ *		sync: the pending cells are computed now.
+ */
+Datum
+openrouter_alter_computed_column(PG_FUNCTION_ARGS)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	OrComputedColumn *cc;
+	ItemPointerData *ctids;
+	int			n;
+	uint64		result = 0;
+
+	check_table_owner(relid);
+	cc = computed_column(ns, relid, column);
+	if (!PG_ARGISNULL(3))
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+
+		cc->on_error = on_error_arg(fcinfo, 3);
+		values[0] = CStringGetTextDatum(cc->on_error == OR_ON_ERROR_IGNORE ? "ignore" : "abort");
+		update_definition(ns, cc, "on_error = $3", 1, types, values);
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		bool		async = mode_arg(fcinfo, 2);
+		Oid			types[1] = {TEXTOID};
+		Datum		values[1];
+
+		if (async == cc->async)
+			PG_RETURN_INT64(0);
+		values[0] = CStringGetTextDatum(async ? "async" : "sync");
+		update_definition(ns, cc, "mode = $3, paused = false", 1, types, values);
+		if (async)
+		{
+			/* what sync mode left empty is pending now */
+			cc->async = true;
+			ctids = select_ctids(relid, psprintf("%s IS NULL", quote_identifier(column)), &n);
+			result = or_enqueue_cells(ns, cc, ctids, n);
+		}
+		else
+		{
+			OrComputeCounts counts = {0, 0};
+
+			/* what the worker had not computed yet, now */
+			ctids = pending_ctids(ns, cc, &n);
+			forget_pending(ns, cc);
+			cc->async = false;
+			ctids = or_compute_cells(cc, ctids, n, &n, &counts);
+			or_compute_dependents(ns, cc, ctids, n);
+			result = counts.computed;
+		}
+		ereport(LOG,
+				(errmsg("openrouter: computed column \"%s\" of %s is now %s",
+						column, table_for_message(relid), async ? "asynchronous" : "synchronous")));
+	}
+	PG_RETURN_INT64((int64) result);
+}
+
+static void
+set_paused(FunctionCallInfo fcinfo, bool paused)
+{
+	Oid			ns = extension_schema(fcinfo);
+	Oid			relid = table_arg(fcinfo);
+	char	   *column = column_arg(fcinfo);
+	OrComputedColumn *cc;
+	Oid			types[1] = {BOOLOID};
+	Datum		values[1];
+
+	check_table_owner(relid);
+	cc = computed_column(ns, relid, column);
+	if (!cc->async)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("computed column \"%s\" of %s is not asynchronous", column,
+						table_for_message(relid)),
+				 errhint("Only the background worker's columns can be paused: openrouter_alter_computed_column(..., mode => 'async').")));
+	if (cc->paused == paused)
+		return;
+	values[0] = BoolGetDatum(paused);
+	update_definition(ns, cc, "paused = $3", 1, types, values);
+	ereport(LOG,
+			(errmsg("openrouter: computed column \"%s\" of %s %s", column,
+					table_for_message(relid), paused ? "paused" : "resumed")));
+	if (!paused)
+	{
+		if (!wake_callback_registered)
+		{
+			RegisterXactCallback(wake_worker_at_commit, NULL);
+			wake_callback_registered = true;
+		}
+		wake_at_commit = true;
+	}
+}
+
+/* openrouter_pause(tbl, column_name) */
+Datum
+openrouter_pause(PG_FUNCTION_ARGS)
+{
+	set_paused(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/* openrouter_resume(tbl, column_name) */
+Datum
+openrouter_resume(PG_FUNCTION_ARGS)
+{
+	set_paused(fcinfo, false);
+	PG_RETURN_VOID();
+}
+
 /*
  * openrouter_recompute(tbl, column_name, errors_only)
  *		Rows another run is computing are skipped.
@@ -1226,7 +1768,7 @@ openrouter_recompute(PG_FUNCTION_ARGS)
 	int			n;
 
 	ctids = select_ctids(relid, errors_only ? failed_condition(relid, column, "") : "true", &n);
-	PG_RETURN_INT64((int64) compute_with_dependents(ns, cc, ctids, n).computed);
+	PG_RETURN_INT64((int64) compute_with_dependents(ns, cc, ctids, n));
 }
 
 /* ---------- the batch job ---------- */

@@ -1,7 +1,8 @@
 /*
  * computed.h
  *		Computed columns (computed.c): what a caller outside the SQL entry points
- *		needs to compute cells, e.g. the background worker of a later release.
+ *		needs to compute cells: the background worker's asynchronous columns
+ *		(async_columns.c).
  */
 #ifndef OPENROUTER_COMPUTED_H
 #define OPENROUTER_COMPUTED_H
@@ -21,6 +22,8 @@ typedef struct OrComputedColumn
 	OrOnError	on_error;		/* the default of the calls in the expression */
 	int			position;		/* creation order: the order its triggers fire in */
 	bool		whole_row;		/* reads the whole row: every column is an input */
+	bool		async;			/* computed by the background worker (async_columns.c) */
+	bool		paused;			/* async: left alone by the worker for now */
 	int			ninputs;		/* the columns it reads (transitively) */
 	char	  **inputs;
 } OrComputedColumn;
@@ -46,5 +49,27 @@ extern ItemPointerData *or_compute_cells(const OrComputedColumn *cc,
 
 /* The computed columns of a table (all, or the one named), by position. */
 extern List *or_computed_columns(Oid ns, Oid relid, const char *column);
+
+/*
+ * After cc was written for the rows at these ctids: compute the computed
+ * columns that read it (queue the asynchronous ones).
+ */
+extern void or_compute_dependents(Oid ns, const OrComputedColumn *cc,
+								  ItemPointerData *ctids, int n);
+
+/*
+ * Queue the cells of an asynchronous column for the rows at these ctids
+ * (their keys read as the current user; the queue written as the extension's
+ * owner), and wake the worker at commit.  Returns how many were queued.
+ */
+extern uint64 or_enqueue_cells(Oid ns, const OrComputedColumn *cc,
+							   const ItemPointerData *ctids, int n);
+
+/*
+ * SQL over a table's primary key: the key as the queue stores it (text),
+ * and the condition that a row of the table (alias) has a stored key.
+ */
+extern char *or_key_text_sql(Oid relid, const char *alias);
+extern char *or_key_match_sql(Oid relid, const char *alias, const char *key_text);
 
 #endif							/* OPENROUTER_COMPUTED_H */

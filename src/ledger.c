@@ -41,11 +41,13 @@
 #include "port/pg_crc32c.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "jsonb_util.h"
@@ -569,8 +571,9 @@ or_extension_table(const char *table)
 	Datum		schema;
 	Datum		arg = CStringGetTextDatum(table);
 	Oid			argtype = TEXTOID;
+	Oid			relid;
 
-	if (SPI_execute_with_args("SELECT n.nspname FROM pg_catalog.pg_extension e"
+	if (SPI_execute_with_args("SELECT n.nspname, c.oid FROM pg_catalog.pg_extension e"
 							  " JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace"
 							  " JOIN pg_catalog.pg_class c ON c.relnamespace OPERATOR(pg_catalog.=) n.oid"
 							  "  AND c.relname OPERATOR(pg_catalog.=) $1::pg_catalog.name"
@@ -579,6 +582,11 @@ or_extension_table(const char *table)
 		SPI_processed != 1)
 		return NULL;
 	schema = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	relid = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	/* a DROP EXTENSION committing now: wait for it, and see that the table is gone */
+	LockRelationOid(relid, RowExclusiveLock);
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		return NULL;
 	return quote_qualified_identifier(NameStr(*DatumGetName(schema)), table);
 }
 

@@ -7,6 +7,7 @@
  *   chat.c batch.c prefetch.c tool_*.c ai_*.c   SQL entry points (ai.h)
  *   ai_call.c    one row-at-a-time request: collect mode, cache, or_send
  *   computed.c   computed columns (computed.h)
+ *   async_columns.c  the worker's step for asynchronous computed columns
  *   send.c       settings and the statement's key -> an OrSchedule
  *   request.c    JSON body and HTTP headers from a call's arguments (request.h)
  *   request_cache.c  the transaction's request cache (request_cache.h)
@@ -37,6 +38,9 @@ extern OrClientConfig or_resolve_client_config(void);
 extern const OrClientConfig *or_statement_client_config(void);
 extern void or_forget_statement_client_config(void);
 extern void or_wipe_string(char *secret);
+/* the background worker's exception to ORK02 (async_columns.c), see api_key.c */
+extern void or_worker_pays_begin(Oid owner, int sec_context);
+extern void or_worker_pays_end(void);
 
 /* ---------- send.c ---------- */
 

@@ -32,6 +32,14 @@
 
 #include "request_cache.h"
 
+/*
+ * Set by the background worker while it computes a chunk of an asynchronous
+ * column (async_columns.c): a transient failure the scheduler gave up on is
+ * kept too, so that writing the chunk does not send it again, one row at a
+ * time; the worker queues such a cell again, for later.
+ */
+bool		or_cache_keeps_retryable = false;
+
 typedef struct CacheEntry
 {
 	OrRequestKey key;			/* hash key: must be first */
@@ -292,7 +300,8 @@ or_cache_store(const OrRequestKey *key, const OrExchange *exchange, bool pin)
 
 	/* an unfinished exchange, or one that may succeed when tried again */
 	if (exchange->result == NULL &&
-		(exchange->failure == NULL || exchange->failure->retryable))
+		(exchange->failure == NULL ||
+		 (exchange->failure->retryable && !or_cache_keeps_retryable)))
 		return;
 
 	ensure_cache();

@@ -51,6 +51,9 @@ extern void or_cache_store(const OrRequestKey *key, const OrExchange *exchange,
 						   bool pin);
 extern bool or_cache_pin(const OrRequestKey *key);
 extern void or_cache_unpin(const OrRequestKey *key);
+
+/* keep transient failures too (the background worker's chunks) */
+extern bool or_cache_keeps_retryable;
 extern void or_cache_unpin_all(void);
 
 #endif							/* OPENROUTER_REQUEST_CACHE_H */

@@ -120,6 +120,8 @@ or_database_worker_slot(Oid database, bool create)
 		unused->pid = 0;
 		unused->latch = NULL;
 		unused->hold_until = 0;
+		unused->async_relid = InvalidOid;
+		unused->async_in_flight = 0;
 		return unused;
 	}
 	return NULL;

@@ -22,6 +22,11 @@ typedef struct OrDatabaseWorker
 	Latch	   *latch;			/* set to wake it; NULL while not running */
 	TimestampTz hold_until;		/* not started again before this (a command
 								 * needs the database alone) */
+	/* the asynchronous column it computes now, or computed last (async_columns.c) */
+	Oid			async_relid;	/* InvalidOid: none yet */
+	NameData	async_column;
+	int			async_in_flight;	/* cells being computed now */
+	double		async_rate;		/* cells per second lately */
 } OrDatabaseWorker;
 
 /* a backend's spool file (ledger.c): who writes it, while it lives */

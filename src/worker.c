@@ -8,7 +8,9 @@
  * worker in each one that has the extension; each database worker then does
  * that database's work in a loop: it moves the usage ledger's spooled
  * records into their table (ledger.c) as soon as a backend wakes it, and
- * removes expired ones once an hour.
+ * removes expired ones once an hour; and it computes the queued cells of
+ * asynchronous computed columns (async_columns.c), one chunk per round,
+ * going round again at once while cells are due.
  *
  * Rules kept here, as pg_cron and the autovacuum launcher do:
  *	- SIGTERM stops a worker at once (die: an ERROR-safe FATAL), postmaster
@@ -22,7 +24,8 @@
  *	  every few minutes, or at once when CREATE EXTENSION or ALTER EXTENSION
  *	  UPDATE wakes it;
  *	- workers connect as the bootstrap superuser and run only the
- *	  extension's own statements; they never run user code as a superuser.
+ *	  extension's own statements; they never run user code as a superuser
+ *	  (an asynchronous column's expression runs as its table's owner).
  */
 #include "postgres.h"
 
@@ -46,6 +49,7 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "async_columns.h"
 #include "ledger.h"
 #include "response_cache.h"
 #include "models.h"
@@ -54,6 +58,7 @@
 
 #define LAUNCHER_NAP_MS (10 * 1000)
 #define DATABASE_WORKER_NAP_MS 1000
+#define WAKE_COALESCE_MS 50
 #define ABSENT_RECHECK_MS (5 * 60 * 1000)
 #define RESTART_DELAY_FIRST_MS 1000
 #define RESTART_DELAY_MAX_MS (5 * 60 * 1000)
@@ -389,6 +394,7 @@ openrouter_database_worker_main(Datum arg)
 	for (;;)
 	{
 		TimestampTz now;
+		bool		busy;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -409,10 +415,20 @@ openrouter_database_worker_main(Datum arg)
 			next_expiry = TimestampTzPlusMilliseconds(now, EXPIRE_INTERVAL_MS);
 		}
 		or_models_refresh_step(&next_models_refresh);
+		/* one chunk of the asynchronous computed columns (async_columns.c) */
+		busy = or_async_columns_step() > 0;
 		pgstat_report_activity(STATE_IDLE, NULL);
 
+		/*
+		 * With more cells due, go round again at once; else wait for a wake,
+		 * but not at once: the commits of a stream of single-row INSERTs then
+		 * wake it once per WAKE_COALESCE_MS, not once each.
+		 */
+		if (!busy)
+			(void) WaitLatch(NULL, WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, WAKE_COALESCE_MS,
+							 PG_WAIT_EXTENSION);
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 DATABASE_WORKER_NAP_MS, PG_WAIT_EXTENSION);
+						 busy ? 0 : DATABASE_WORKER_NAP_MS, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
 }

@@ -1,0 +1,86 @@
+-- Asynchronous computed columns: the README's example, and the checks of
+-- the new arguments (test/t/async.pl has the worker's behaviour).
+\set SHOW_CONTEXT never
+
+-- wait (up to 30 s) until the background worker has computed a table's queue
+CREATE FUNCTION wait_for_worker(tbl regclass) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+  FOR i IN 1 .. 300 LOOP
+    IF NOT EXISTS (SELECT 1 FROM openrouter_async_queue WHERE table_oid = tbl) THEN
+      RETURN true;
+    END IF;
+    PERFORM pg_sleep(0.1);
+  END LOOP;
+  RETURN false;
+END $$;
+
+CREATE TABLE async_demo (id serial PRIMARY KEY, prompt text);
+
+-- the README's example
+SELECT openrouter_add_computed_column('async_demo', 'response', $$
+  openrouter_chat(openrouter_messages(prompt), model => 'openai/gpt-4o-mini') $$,
+  on_error => 'ignore', mode => 'async');
+INSERT INTO async_demo (prompt) VALUES ('What is the capital of France?');  -- returns at once
+\o /dev/null
+SELECT mode, pending_rows, in_flight, done_rows, error_rows, rate, time_left
+FROM openrouter_computed_columns WHERE table_name = 'async_demo'::regclass;
+\o
+-- (pending or done, whichever the worker got to first)
+SELECT mode, pending_rows + done_rows AS rows, error_rows
+FROM openrouter_computed_columns WHERE table_name = 'async_demo'::regclass;
+SELECT wait_for_worker('async_demo');
+SELECT openrouter_pause('async_demo', 'response');      -- and openrouter_resume(...)
+SELECT openrouter_alter_computed_column('async_demo', 'response', mode => 'sync');
+
+SELECT prompt, response->'choices'->0->'message'->>'content' AS answer FROM async_demo;
+SELECT mode, paused, pending_rows, done_rows, error_rows
+FROM openrouter_computed_columns WHERE table_name = 'async_demo'::regclass;
+
+-- back to async: paused rows stay queued until resumed
+SELECT openrouter_alter_computed_column('async_demo', 'response', mode => 'async');
+SELECT openrouter_pause('async_demo', 'response');
+INSERT INTO async_demo (prompt) VALUES ('Explain quantum computing in simple terms');
+SELECT pg_sleep(1.5);
+SELECT mode, paused, pending_rows FROM openrouter_computed_columns WHERE table_name = 'async_demo'::regclass;
+SELECT openrouter_resume('async_demo', 'response');
+SELECT wait_for_worker('async_demo');
+SELECT count(*) AS answered FROM async_demo WHERE response ? 'choices';
+
+-- on_error changes, answers kept
+SELECT md5(response::text) AS kept FROM async_demo WHERE id = 1 \gset
+SELECT openrouter_alter_computed_column('async_demo', 'response', on_error => 'abort');
+SELECT on_error FROM openrouter_computed_columns WHERE table_name = 'async_demo'::regclass;
+SELECT md5(response::text) = :'kept' AS kept FROM async_demo WHERE id = 1;
+
+-- recompute of an async column queues its cells
+SELECT openrouter_recompute('async_demo', 'response') AS queued;
+SELECT wait_for_worker('async_demo');
+
+-- bad arguments: an error before anything changes
+SELECT openrouter_add_computed_column('async_demo', 'other', $$prompt$$, mode => 'later');
+SELECT openrouter_add_computed_column('async_demo', 'other', $$prompt$$, mode => NULL);
+SELECT openrouter_alter_computed_column('async_demo', 'response', mode => 'sometimes');
+SELECT openrouter_alter_computed_column('async_demo', 'prompt', mode => 'sync');
+SELECT openrouter_add_computed_column('async_demo', 'shout', $$upper(prompt)$$);
+SELECT openrouter_pause('async_demo', 'shout');
+SELECT openrouter_pause('async_demo', 'nothing');
+CREATE ROLE async_stranger;
+SET ROLE async_stranger;
+SELECT openrouter_pause('async_demo', 'response');
+SELECT openrouter_alter_computed_column('async_demo', 'response', mode => 'sync');
+RESET ROLE;
+DROP ROLE async_stranger;
+
+-- a role sees only the queue entries of its own tables
+SELECT openrouter_pause('async_demo', 'response');
+UPDATE async_demo SET prompt = prompt || '!';
+CREATE ROLE async_reader;
+SET ROLE async_reader;
+SELECT count(*) AS visible_entries FROM openrouter_async_queue;
+INSERT INTO openrouter_async_queue (table_oid, column_name, row_key) VALUES (1, 'x', '{1}');
+RESET ROLE;
+DROP ROLE async_reader;
+SELECT count(*) AS own_entries FROM openrouter_async_queue;
+
+DROP TABLE async_demo;
+DROP FUNCTION wait_for_worker(regclass);
