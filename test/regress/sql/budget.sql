@@ -100,10 +100,10 @@ DROP TABLE budget_notes;
 -- a superuser gives roles budgets in USD per day (or month), and a computed column its own:
 SELECT openrouter_set_budget('analyst', 5, 'day');
 SELECT openrouter_set_budget(current_user::regrole, 20, 'month');
-CREATE TABLE reviews (id int PRIMARY KEY, body text);
-INSERT INTO reviews VALUES (1, 'Great value.'), (2, 'Arrived broken.');
-SELECT openrouter_set_column_budget('reviews', 'sentiment', 1, 'month');
-SELECT openrouter_add_computed_column('reviews', 'sentiment',
+CREATE TABLE feedback (id int PRIMARY KEY, body text);
+INSERT INTO feedback VALUES (1, 'Great value.'), (2, 'Arrived broken.');
+SELECT openrouter_set_column_budget('feedback', 'sentiment', 1, 'month');
+SELECT openrouter_add_computed_column('feedback', 'sentiment',
     $$openrouter_chat(openrouter_messages('Sentiment of: ' || body), 'openai/gpt-4o-mini',
                       model_kwargs => '{"max_tokens": 5}')$$,
     on_error => 'ignore');
@@ -118,7 +118,7 @@ SET openrouter.max_spend = 0.50;
 RESET openrouter.max_spend;
 RESET ROLE;
 SELECT openrouter_set_budget('analyst', NULL), openrouter_set_budget(current_user::regrole, NULL);
-DROP TABLE reviews;
+DROP TABLE feedback;
 
 -- leave the catalog empty for the tests after this one (no NOTICEs there)
 DELETE FROM openrouter_model_catalog;
