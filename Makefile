@@ -46,7 +46,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # test/regress/expected/<name>.out.
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up (see README.md).
-REGRESS = setup arguments chat errors retries on_error responses keys seed batch cache computed tools generated security ledger
+REGRESS = setup arguments lookups chat errors retries on_error responses keys seed batch cache computed tools generated security ledger
 REGRESS_OPTS = --inputdir=test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check

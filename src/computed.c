@@ -272,8 +272,10 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 static OrComputedColumn *
 computed_column(Oid ns, Oid relid, const char *column)
 {
-	List	   *found = or_computed_columns(ns, relid, column);
+	List	   *found;
 
+	(void) qualified_table(relid);	/* a relation that does not exist is an error */
+	found = or_computed_columns(ns, relid, column);
 	if (found == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -499,7 +501,7 @@ Datum
 openrouter_computed_column_bind(PG_FUNCTION_ARGS)
 {
 	Oid			relid = table_arg(fcinfo);
-	BoundExpression bound = bind_expression(relid, text_arg(fcinfo, 1, "expression"));
+	BoundExpression bound;
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
@@ -507,6 +509,8 @@ openrouter_computed_column_bind(PG_FUNCTION_ARGS)
 	int			n = 0;
 	int			attno = -1;
 
+	(void) qualified_table(relid);	/* a relation that does not exist is an error */
+	bound = bind_expression(relid, text_arg(fcinfo, 1, "expression"));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	names = palloc(sizeof(Datum) * (bms_num_members(bound.attnos) + 1));
