@@ -651,13 +651,20 @@ static const char *const odd_kinds[] = {
 	"deep", "exp", "digits", "escape", "error_string", "array", "trailing"
 };
 
+/* is name one of the n kinds? */
+static bool
+kind_known(const char *const *kinds, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kinds[i], name) == 0)
+			return true;
+	return false;
+}
+
 bool
 answer_odd_kind_known(const char *name)
 {
-	for (size_t i = 0; i < sizeof(odd_kinds) / sizeof(odd_kinds[0]); i++)
-		if (strcmp(odd_kinds[i], name) == 0)
-			return true;
-	return false;
+	return kind_known(odd_kinds, sizeof(odd_kinds) / sizeof(odd_kinds[0]), name);
 }
 
 /* A 200 body of the kind named (see README.md, "odd"). */
@@ -731,10 +738,7 @@ static const char *const echo_key_kinds[] = {
 bool
 answer_echo_key_kind_known(const char *name)
 {
-	for (size_t i = 0; i < sizeof(echo_key_kinds) / sizeof(echo_key_kinds[0]); i++)
-		if (strcmp(echo_key_kinds[i], name) == 0)
-			return true;
-	return false;
+	return kind_known(echo_key_kinds, sizeof(echo_key_kinds) / sizeof(echo_key_kinds[0]), name);
 }
 
 /* the token of the Authorization header (without "Bearer "), or "" */
