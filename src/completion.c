@@ -463,38 +463,125 @@ escapes_may_hide(const char *body, size_t len, const char *secret)
 	return memmem(body, len, "\\u", 2) != NULL || strpbrk(secret, "\"\\/") != NULL;
 }
 
+/* how deep JSON text inside a string inside JSON text ... is searched */
+#define NESTED_JSON_DEPTH 4
+
+static Jsonb *redact_value(Jsonb *value, const char *escaped_secret, int depth);
+
 /*
- * The parsed body without the key: its canonical text shows every string as
- * jsonb holds it, escaping only '"', '\\' and control characters, so the key
- * escaped the same way is found there wherever a string holds it, however
- * the server escaped it.  Returns parsed itself when the key is not there;
- * NULL (with *why) in the unlikely case that the text without the key is no
- * longer JSON (a key that is also a piece of JSON's syntax).
+ * A string of a parsed body that is itself JSON text holding the key escaped
+ * (a tool call's "arguments": '{"t": "\\u0073k-..."}', which the tool would
+ * receive unescaped): that text without the key.  NULL when it is not.
  */
+static char *
+redact_nested(const char *string, int len, const char *escaped_secret, int depth)
+{
+	char	   *text;
+	Jsonb	   *inner;
+	Jsonb	   *clean;
+	OrJsonProblem problem;
+	char	   *why;
+
+	if (depth >= NESTED_JSON_DEPTH || memchr(string, '\\', len) == NULL)
+		return NULL;
+	text = pnstrdup(string, len);
+	inner = or_json_parse(text, len, &problem, &why);
+	if (inner == NULL)
+		return NULL;
+	clean = redact_value(inner, escaped_secret, depth + 1);
+	if (clean == inner)
+		return NULL;
+	if (clean == NULL)
+		return pstrdup("[REDACTED]");
+	return JsonbToCString(NULL, &clean->root, VARSIZE(clean));
+}
+
+/*
+ * The value without the key (escaped_secret: the key as escape_json writes
+ * it, without the quotes).  Its canonical text shows every string as jsonb
+ * holds it, escaping only '"', '\\' and control characters, so the key
+ * escaped the same way is found there wherever a string holds it, however the
+ * server escaped it; the text without it is parsed again.  Then strings that
+ * are JSON text themselves are searched the same way.  Returns value itself
+ * when the key is not there; NULL in the unlikely case that the text without
+ * the key is no longer JSON (a key that is also a piece of JSON's syntax).
+ */
+static Jsonb *
+redact_value(Jsonb *value, const char *escaped_secret, int depth)
+{
+	char	   *canonical = JsonbToCString(NULL, &value->root, VARSIZE(value));
+	size_t		clean_len;
+	char	   *clean = or_redact(canonical, strlen(canonical), escaped_secret, &clean_len);
+	Jsonb	   *result = value;
+	List	   *nested = NIL;
+	bool		any = false;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbParseState *state = NULL;
+	JsonbValue *built = NULL;
+	OrJsonProblem problem;
+	char	   *why;
+	int			n = 0;
+
+	if (clean != canonical &&
+		(result = or_json_parse(clean, clean_len, &problem, &why)) == NULL)
+		return NULL;
+
+	/* first pass: the strings that are JSON text holding the key */
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			char	   *r = redact_nested(v.val.string.val, v.val.string.len,
+										  escaped_secret, depth);
+
+			nested = lappend(nested, r);
+			any |= (r != NULL);
+		}
+	if (!any)
+		return result;
+
+	/* second pass: the value again, with those strings replaced */
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		bool		scalar = (tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM);
+
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			char	   *r = list_nth(nested, n++);
+
+			if (r != NULL)
+			{
+				v.val.string.val = r;
+				v.val.string.len = strlen(r);
+			}
+		}
+		built = pushJsonbValue(&state, tok,
+							   (scalar || (tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar)) ? &v : NULL);
+	}
+	return JsonbValueToJsonb(built);
+}
+
+/* The parsed body without the key; NULL (with *problem, *why) when it cannot be. */
 static Jsonb *
 redact_parsed(Jsonb *parsed, const char *secret, OrJsonProblem *problem, char **why)
 {
 	StringInfoData escaped;
-	char	   *canonical;
-	char	   *clean;
-	size_t		clean_len;
-	Jsonb	   *again;
+	Jsonb	   *clean;
 
 	initStringInfo(&escaped);
 	escape_json(&escaped, secret);
 	escaped.data[escaped.len - 1] = '\0';	/* without the quotes */
-	canonical = JsonbToCString(NULL, &parsed->root, VARSIZE(parsed));
-	clean = or_redact(canonical, strlen(canonical), escaped.data + 1, &clean_len);
+	clean = redact_value(parsed, escaped.data + 1, 0);
 	explicit_bzero(escaped.data, escaped.len);
-	if (clean == canonical)
-		return parsed;
-	again = or_json_parse(clean, clean_len, problem, why);
-	if (again == NULL)
+	if (clean == NULL)
 	{
 		*problem = OR_JSON_INVALID;
 		*why = pstrdup(_("The body holds the API key in a way that cannot be redacted."));
 	}
-	return again;
+	return clean;
 }
 
 /* The body as jsonb without the key, or NULL with the failure that says why not. */

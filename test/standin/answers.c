@@ -732,7 +732,7 @@ auth_error_body(const struct chat_request *req)
 /* ---- echo_key: the key sent, echoed back where a client must redact it ---- */
 
 static const char *const echo_key_kinds[] = {
-	"content", "model", "arguments", "escaped", "escaped_error"
+	"content", "model", "arguments", "arguments_escaped", "escaped", "escaped_error"
 };
 
 bool
@@ -790,17 +790,27 @@ build_echo_key(struct answer *a, const struct chat_request *req, const char *kin
 		free(b.p);
 		return;
 	}
-	if (strcmp(kind, "arguments") == 0)
+	if (strcmp(kind, "arguments") == 0 || strcmp(kind, "arguments_escaped") == 0)
 	{
-		json_object *args = json_object_new_object();
 		json_object *fn = json_object_new_object();
 		json_object *call = json_object_new_object();
 		json_object *calls = json_object_new_array();
 
-		json_object_object_add(args, "key", json_object_new_string(token));
+		/* the arguments text: {"key":"<key>"}, the key \u-escaped or not */
+		sb_str(&b, "{\"key\":");
+		if (strcmp(kind, "arguments_escaped") == 0)
+			sb_escaped_string(&b, token);
+		else
+		{
+			json_object *key = json_object_new_string(token);
+
+			sb_str(&b, json_text(key));
+			json_object_put(key);
+		}
+		sb_str(&b, "}");
 		json_object_object_add(fn, "name", json_object_new_string("echo_key"));
-		json_object_object_add(fn, "arguments", json_object_new_string(json_text(args)));
-		json_object_put(args);
+		json_object_object_add(fn, "arguments", json_object_new_string_len(b.p, (int) b.len));
+		free(b.p);
 		json_object_object_add(call, "id", json_object_new_string("call_0_standin"));
 		json_object_object_add(call, "type", json_object_new_string("function"));
 		json_object_object_add(call, "function", fn);

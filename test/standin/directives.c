@@ -229,7 +229,7 @@ check_values(const struct directives *d, char *err, size_t errlen)
 	if (d->echo_key && !answer_echo_key_kind_known(d->echo_key))
 	{
 		snprintf(err, errlen,
-				 "standin: echo_key must be content, model, arguments, escaped or escaped_error");
+				 "standin: echo_key must be content, model, arguments, arguments_escaped, escaped or escaped_error");
 		return -1;
 	}
 	if (d->tool_calls && !valid_tool_calls(d->tool_calls))

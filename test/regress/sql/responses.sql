@@ -45,8 +45,17 @@ SELECT m AS model, r::text LIKE '%regression-test-key%' AS key_in_value,
                           coalesce(r->'choices'->0->'message'->'tool_calls'->0->'function'->>'arguments',
                                    r->'choices'->0->'message'->>'content'))) AS text
 FROM unnest(ARRAY['standin/echo_key=content', 'standin/echo_key=model', 'standin/echo_key=arguments',
-                  'standin/echo_key=escaped', 'standin/echo_key=escaped_error']) AS m,
+                  'standin/echo_key=arguments_escaped', 'standin/echo_key=escaped',
+                  'standin/echo_key=escaped_error']) AS m,
      openrouter_chat(:'hi', m, on_error => 'ignore') AS r;
+-- a tool is given the redacted arguments, never the key (also where the
+-- arguments text, JSON inside a JSON string, has it \u-escaped)
+CREATE FUNCTION echo_key(key text) RETURNS text LANGUAGE sql AS 'SELECT key';
+SELECT m AS model,
+       openrouter_invoke_tools(openrouter_tools('echo_key(text)'),
+                               openrouter_chat(:'hi', m, tools => openrouter_tools('echo_key(text)'))) AS results
+FROM unnest(ARRAY['standin/echo_key=arguments', 'standin/echo_key=arguments_escaped']) AS m;
+DROP FUNCTION echo_key(text);
 -- raised: the message (and so the server log) does not have it either
 SELECT o.state, o.message FROM outcome('standin/echo_key=escaped_error') AS o;
 
