@@ -19,7 +19,8 @@
  * anything the server sent, answer or failure: every body is scanned for it
  * verbatim (memmem) and read with each occurrence replaced by [REDACTED];
  * a body with escapes that could spell it ("\u0073k-or-...") is checked
- * once more after parsing, in the canonical text of the parsed value, and
+ * once more after parsing, in the canonical text of the parsed value (and of
+ * strings that are JSON text themselves, like a tool call's arguments), and
  * parsed again without it.  Nothing here depends on how the request was
  * sent (scheduler.c) or on settings: what the hints name comes in the
  * context.
