@@ -1040,6 +1040,11 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	check_table_owner(relid);
 	(void) primary_key(relid);
 	adopted = get_attnum(relid, column);
+	if (adopted < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column name \"%s\" conflicts with a system column name", column),
+				 errdetail("A system column cannot be a computed column, nor adopted as one.")));
 	if (adopted != InvalidAttrNumber && !adopt)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_COLUMN),

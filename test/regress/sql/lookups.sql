@@ -2,7 +2,8 @@
 -- regclass, regprocedure or name, given OIDs of no object, catalogs, views,
 -- sequences and odd names, raises a typed error (never a crash or XX000).
 -- Found by the fuzz test (openrouter_drop_computed_column(0::regclass, ...),
--- openrouter_computed_column_bind(0::regclass, ...) crashed the backend).
+-- openrouter_computed_column_bind(0::regclass, ...) crashed the backend;
+-- adopting the system column xmin was XX000 "negative bitmapset member").
 CREATE FUNCTION pg_temp.try(call text, OUT state text, OUT message text)
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -31,6 +32,9 @@ FROM unnest(ARRAY[
   $$SELECT openrouter_add_computed_column('pg_class', 'r', 'relname')$$,
   $$SELECT openrouter_add_computed_column('lookup_v', 'r', 'prompt')$$,
   $$SELECT openrouter_add_computed_column('lookup_t', '', 'prompt')$$,
+  $$SELECT openrouter_add_computed_column('lookup_t', 'xmin', 'prompt')$$,
+  $$SELECT openrouter_add_computed_column('lookup_t', 'xmin', 'prompt', adopt => true)$$,
+  $$SELECT openrouter_add_computed_column('lookup_t', 'ctid', 'prompt', backfill => false, adopt => true)$$,
   $$SELECT openrouter_recompute(0::oid::regclass, 'x')$$,
   $$SELECT openrouter_recompute('lookup_s', 'x')$$,
   $$SELECT openrouter_tools(0::oid::regprocedure)$$,
