@@ -15,9 +15,13 @@
  * completion, an empty, truncated, non-JSON or oversized body, and every
  * transport failure.
  *
- * Rules kept here: the API key (context->secret) never reaches a failure: a
- * body that contains it is read again with every occurrence redacted before
- * any of its text is kept.  Nothing here depends on how the request was
+ * Rules kept here: the API key (context->secret) never leaves this file in
+ * anything the server sent, answer or failure: every body is scanned for it
+ * verbatim (memmem) and read with each occurrence replaced by [REDACTED];
+ * a body with escapes that could spell it ("\u0073k-or-...") is checked
+ * once more after parsing, in the canonical text of the parsed value (and of
+ * strings that are JSON text themselves, like a tool call's arguments), and
+ * parsed again without it.  Nothing here depends on how the request was
  * sent (scheduler.c) or on settings: what the hints name comes in the
  * context.
  */
@@ -27,6 +31,7 @@
 
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 
 #include "completion.h"
 #include "json_check.h"
@@ -445,9 +450,144 @@ error_code_of(JsonbValue *error_value)
 
 /* ---------- the body ---------- */
 
-/* The body as jsonb, or NULL with the failure that says why not. */
+/*
+ * Whether the parsed body may hold the key although the body's text does not
+ * (the literal scan ran first): only an escape can spell a character of a
+ * string differently, and of the escapes only \u gives the characters a key
+ * is usually made of; \", \\ and \/ matter only to a key that has them.
+ */
+static bool
+escapes_may_hide(const char *body, size_t len, const char *secret)
+{
+	if (secret == NULL || secret[0] == '\0' || memchr(body, '\\', len) == NULL)
+		return false;
+	return memmem(body, len, "\\u", 2) != NULL || strpbrk(secret, "\"\\/") != NULL;
+}
+
+/* how deep JSON text inside a string inside JSON text ... is searched */
+#define NESTED_JSON_DEPTH 4
+
+static Jsonb *redact_value(Jsonb *value, const char *escaped_secret, int depth);
+
+/*
+ * A string of a parsed body that is itself JSON text holding the key escaped
+ * (a tool call's "arguments": '{"t": "\\u0073k-..."}', which the tool would
+ * receive unescaped): that text without the key.  NULL when it is not.
+ */
+static char *
+redact_nested(const char *string, int len, const char *escaped_secret, int depth)
+{
+	char	   *text;
+	Jsonb	   *inner;
+	Jsonb	   *clean;
+	OrJsonProblem problem;
+	char	   *why;
+
+	if (depth >= NESTED_JSON_DEPTH || memchr(string, '\\', len) == NULL)
+		return NULL;
+	text = pnstrdup(string, len);
+	inner = or_json_parse(text, len, &problem, &why);
+	if (inner == NULL)
+		return NULL;
+	clean = redact_value(inner, escaped_secret, depth + 1);
+	if (clean == inner)
+		return NULL;
+	if (clean == NULL)
+		return pstrdup("[REDACTED]");
+	return JsonbToCString(NULL, &clean->root, VARSIZE(clean));
+}
+
+/*
+ * The value without the key (escaped_secret: the key as escape_json writes
+ * it, without the quotes).  Its canonical text shows every string as jsonb
+ * holds it, escaping only '"', '\\' and control characters, so the key
+ * escaped the same way is found there wherever a string holds it, however the
+ * server escaped it; the text without it is parsed again.  Then strings that
+ * are JSON text themselves are searched the same way.  Returns value itself
+ * when the key is not there; NULL in the unlikely case that the text without
+ * the key is no longer JSON (a key that is also a piece of JSON's syntax).
+ */
 static Jsonb *
-parse_body(const OrHttpResult *http, OrFailure **failure)
+redact_value(Jsonb *value, const char *escaped_secret, int depth)
+{
+	char	   *canonical = JsonbToCString(NULL, &value->root, VARSIZE(value));
+	size_t		clean_len;
+	char	   *clean = or_redact(canonical, strlen(canonical), escaped_secret, &clean_len);
+	Jsonb	   *result = value;
+	List	   *nested = NIL;
+	bool		any = false;
+	JsonbIterator *it;
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	JsonbParseState *state = NULL;
+	JsonbValue *built = NULL;
+	OrJsonProblem problem;
+	char	   *why;
+	int			n = 0;
+
+	if (clean != canonical &&
+		(result = or_json_parse(clean, clean_len, &problem, &why)) == NULL)
+		return NULL;
+
+	/* first pass: the strings that are JSON text holding the key */
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			char	   *r = redact_nested(v.val.string.val, v.val.string.len,
+										  escaped_secret, depth);
+
+			nested = lappend(nested, r);
+			any |= (r != NULL);
+		}
+	if (!any)
+		return result;
+
+	/* second pass: the value again, with those strings replaced */
+	it = JsonbIteratorInit(&result->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		bool		scalar = (tok == WJB_KEY || tok == WJB_VALUE || tok == WJB_ELEM);
+
+		if ((tok == WJB_VALUE || tok == WJB_ELEM) && v.type == jbvString)
+		{
+			char	   *r = list_nth(nested, n++);
+
+			if (r != NULL)
+			{
+				v.val.string.val = r;
+				v.val.string.len = strlen(r);
+			}
+		}
+		built = pushJsonbValue(&state, tok,
+							   (scalar || (tok == WJB_BEGIN_ARRAY && v.val.array.rawScalar)) ? &v : NULL);
+	}
+	return JsonbValueToJsonb(built);
+}
+
+/* The parsed body without the key; NULL (with *problem, *why) when it cannot be. */
+static Jsonb *
+redact_parsed(Jsonb *parsed, const char *secret, OrJsonProblem *problem, char **why)
+{
+	StringInfoData escaped;
+	Jsonb	   *clean;
+
+	initStringInfo(&escaped);
+	escape_json(&escaped, secret);
+	escaped.data[escaped.len - 1] = '\0';	/* without the quotes */
+	clean = redact_value(parsed, escaped.data + 1, 0);
+	explicit_bzero(escaped.data, escaped.len);
+	if (clean == NULL)
+	{
+		*problem = OR_JSON_INVALID;
+		*why = pstrdup(_("The body holds the API key in a way that cannot be redacted."));
+	}
+	return clean;
+}
+
+/* The body as jsonb without the key, or NULL with the failure that says why not. */
+static Jsonb *
+parse_body(const OrHttpResult *http, const char *secret, OrFailure **failure)
 {
 	size_t		start = strspn(http->body, " \t\r\n");
 	char	   *text;
@@ -471,7 +611,11 @@ parse_body(const OrHttpResult *http, OrFailure **failure)
 		why = psprintf(_("The body has characters that the database encoding %s cannot hold; use a UTF8 database."),
 					   GetDatabaseEncodingName());
 	else
+	{
 		parsed = or_json_parse(text, strlen(text), &problem, &why);
+		if (parsed != NULL && escapes_may_hide(http->body, http->body_len, secret))
+			parsed = redact_parsed(parsed, secret, &problem, &why);
+	}
 	if (parsed != NULL)
 		return parsed;
 
@@ -494,12 +638,12 @@ parse_body(const OrHttpResult *http, OrFailure **failure)
 
 /* an HTTP error status: OpenRouter's error object, or whatever came */
 static OrFailure *
-status_failure(const OrHttpResult *http, char **reset_text)
+status_failure(const OrHttpResult *http, const char *secret, char **reset_text)
 {
 	int			status = (int) http->http_status;
 	OrFailure  *failure;
 	OrFailure  *unreadable;
-	Jsonb	   *parsed = parse_body(http, &unreadable);
+	Jsonb	   *parsed = parse_body(http, secret, &unreadable);
 	JsonbValue *error = NULL;
 
 	if (parsed != NULL && JB_ROOT_IS_OBJECT(parsed) && !JB_ROOT_IS_SCALAR(parsed))
@@ -588,9 +732,9 @@ classify(const OrHttpResult *http, OrEndpoint endpoint, const OrClassifyContext 
 	if (http->curl_code != CURLE_OK)
 		return transport_failure(http, context);
 	if (http->http_status < 200 || http->http_status > 299)
-		return status_failure(http, reset_text);
+		return status_failure(http, context->secret, reset_text);
 
-	parsed = parse_body(http, &failure);
+	parsed = parse_body(http, context->secret, &failure);
 	if (parsed == NULL)
 	{
 		failure->http_status = (int) http->http_status;
@@ -610,33 +754,15 @@ OrFailure *
 or_classify(const OrHttpResult *http, OrEndpoint endpoint, const OrClassifyContext *context,
 			Jsonb **result, char **reset_text)
 {
-	OrFailure  *failure;
-	OrHttpResult redacted;
+	OrHttpResult redacted = *http;
 
 	*result = NULL;
 	*reset_text = NULL;
-	failure = classify(http, endpoint, context, result, reset_text);
-	if (failure == NULL)
-		return NULL;
-
-	/* the key echoed back: read the body again without it */
-	redacted = *http;
+	/* the key echoed back verbatim: read the body without it (escaped: parse_body) */
 	redacted.body = or_redact(http->body, http->body_len, context->secret,
 							  &redacted.body_len);
 	if (http->curl_error)
 		redacted.curl_error = or_redact(http->curl_error, strlen(http->curl_error),
 										context->secret, &(size_t) {0});
-	if (redacted.body != http->body || redacted.curl_error != http->curl_error)
-	{
-		failure = classify(&redacted, endpoint, context, result, reset_text);
-		if (failure == NULL)
-		{
-			/* only the key made it a failure: say so, without the body */
-			*result = NULL;
-			failure = or_failure_new(ERRCODE_OR_INVALID_RESPONSE, "invalid_response", false,
-									 "openrouter returned a response that is not a chat completion");
-			failure->http_status = (int) http->http_status;
-		}
-	}
-	return failure;
+	return classify(&redacted, endpoint, context, result, reset_text);
 }

@@ -334,8 +334,10 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 static OrComputedColumn *
 computed_column(Oid ns, Oid relid, const char *column)
 {
-	List	   *found = or_computed_columns(ns, relid, column);
+	List	   *found;
 
+	(void) qualified_table(relid);	/* a relation that does not exist is an error */
+	found = or_computed_columns(ns, relid, column);
 	if (found == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -580,7 +582,7 @@ Datum
 openrouter_computed_column_bind(PG_FUNCTION_ARGS)
 {
 	Oid			relid = table_arg(fcinfo);
-	BoundExpression bound = bind_expression(relid, text_arg(fcinfo, 1, "expression"));
+	BoundExpression bound;
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
@@ -588,6 +590,8 @@ openrouter_computed_column_bind(PG_FUNCTION_ARGS)
 	int			n = 0;
 	int			attno = -1;
 
+	(void) qualified_table(relid);	/* a relation that does not exist is an error */
+	bound = bind_expression(relid, text_arg(fcinfo, 1, "expression"));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	names = palloc(sizeof(Datum) * (bms_num_members(bound.attnos) + 1));
@@ -1441,6 +1445,11 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	check_table_owner(relid);
 	(void) primary_key(relid);
 	adopted = get_attnum(relid, column);
+	if (adopted < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_COLUMN),
+				 errmsg("column name \"%s\" conflicts with a system column name", column),
+				 errdetail("A system column cannot be a computed column, nor adopted as one.")));
 	if (adopted != InvalidAttrNumber && !adopt)
 		ereport(ERROR,
 				(errcode(ERRCODE_DUPLICATE_COLUMN),

@@ -490,6 +490,10 @@ class Worker(threading.Thread):
         if res and not res.error and rng.random() < 0.5:
             # the second turn: the answer and the results go back to the model
             # (the first request is sent again: the server answers its attempt 1)
+            # so the server log's last attempt of it is no longer the first
+            # statement's, whose value check_errors_kept then cannot judge
+            with self.d.lock:
+                self.d.resent.update(call.requests)
             self.next_n = call.ident * 100 + 50
             second = self.chat_expr(rng, call, "ignore", tools, "openrouter_tool_messages(%s, r.resp, r.res)" % msgs)
             sql = ("WITH c AS (SELECT %s AS resp), r AS (SELECT resp, openrouter_invoke_tools(%s, resp, on_error => 'ignore') "
@@ -758,6 +762,7 @@ class Driver:
         self.lock = threading.Lock()
         self.functions = []
         self.pending_error_checks = []
+        self.resent = set()     # requests a later statement sent again
         self.driver_errors = 0
 
     def call_ids(self, w):
@@ -825,7 +830,7 @@ class Driver:
         body is {"error": "just a string"} must not become "(no message)"."""
         descs = parse_server_log(server_log)
         for ident, kind, db, role, sql, reqs, value in self.pending_error_checks:
-            if len(reqs) != 1:
+            if len(reqs) != 1 or reqs[0] in self.resent:
                 continue
             d = descs.get(reqs[0], [])
             if d and '{"error": "just a string"}' in d[-1] and b"just a string" not in value:

@@ -455,6 +455,59 @@ ratelimit_stats_content(const char *key)
 	return str;
 }
 
+/*
+ * The Authorization header as echo reports it: a hint that tells which key
+ * was sent without being it (the client redacts its key from every answer).
+ * "Bearer " is kept; a token of 16 characters or more becomes its first 9,
+ * "..." and its last 6 ("sk-or-v1-...st-key"); a shorter one "..." and its
+ * last half.
+ */
+static json_object *
+authorization_hint(const char *value)
+{
+	struct sbuf b = {0};
+	const char *token = value;
+	size_t		len;
+	json_object *str;
+
+	if (strncasecmp(value, "Bearer ", 7) == 0)
+	{
+		sb_add(&b, value, 7);
+		token = value + 7;
+	}
+	len = strlen(token);
+	if (len >= 16)
+	{
+		sb_add(&b, token, 9);
+		sb_add(&b, "...", 3);
+		sb_add(&b, token + len - 6, 6);
+	}
+	else
+	{
+		sb_add(&b, "...", 3);
+		sb_add(&b, token + len - len / 2, len / 2);
+	}
+	str = json_string_from_bytes(b.p ? b.p : "", b.len);
+	free(b.p);
+	return str;
+}
+
+/* the request's headers, the Authorization header as a hint */
+static json_object *
+echo_headers(json_object *headers)
+{
+	json_object *copy = json_object_new_object();
+
+	json_object_object_foreach(headers, name, value)
+	{
+		if (strcmp(name, "authorization") == 0 && json_object_is_type(value, json_type_string))
+			json_object_object_add(copy, name, authorization_hint(json_object_get_string(value)));
+		else
+			json_object_object_add(copy, name, json_object_get(value));
+	}
+	return copy;
+}
+
 static json_object *
 echo_content(const struct chat_request *req)
 {
@@ -463,7 +516,7 @@ echo_content(const struct chat_request *req)
 
 	json_object_object_add(o, "method", json_object_new_string(req->method));
 	json_object_object_add(o, "path", json_string_from_bytes(req->path, strlen(req->path)));
-	json_object_object_add(o, "headers", json_object_get(req->headers));
+	json_object_object_add(o, "headers", echo_headers(req->headers));
 	json_object_object_add(o, "body", json_object_get(req->body));
 	str = json_object_new_string(json_text(o));
 	json_object_put(o);
@@ -641,13 +694,20 @@ static const char *const odd_kinds[] = {
 	"deep", "exp", "digits", "escape", "error_string", "array", "trailing"
 };
 
+/* is name one of the n kinds? */
+static bool
+kind_known(const char *const *kinds, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(kinds[i], name) == 0)
+			return true;
+	return false;
+}
+
 bool
 answer_odd_kind_known(const char *name)
 {
-	for (size_t i = 0; i < sizeof(odd_kinds) / sizeof(odd_kinds[0]); i++)
-		if (strcmp(odd_kinds[i], name) == 0)
-			return true;
-	return false;
+	return kind_known(odd_kinds, sizeof(odd_kinds) / sizeof(odd_kinds[0]), name);
 }
 
 /* A 200 body of the kind named (see README.md, "odd"). */
@@ -710,6 +770,110 @@ auth_error_body(const struct chat_request *req)
 	json_object_object_add(json_object_object_get(body, "error"), "metadata", metadata);
 	free(message);
 	return body;
+}
+
+/* ---- echo_key: the key sent, echoed back where a client must redact it ---- */
+
+static const char *const echo_key_kinds[] = {
+	"content", "model", "arguments", "arguments_escaped", "escaped", "escaped_error"
+};
+
+bool
+answer_echo_key_kind_known(const char *name)
+{
+	return kind_known(echo_key_kinds, sizeof(echo_key_kinds) / sizeof(echo_key_kinds[0]), name);
+}
+
+/* the token of the Authorization header (without "Bearer "), or "" */
+static const char *
+sent_token(const struct chat_request *req)
+{
+	json_object *auth = json_object_object_get(req->headers, "authorization");
+	const char *value = auth ? json_object_get_string(auth) : "";
+
+	return strncasecmp(value, "Bearer ", 7) == 0 ? value + 7 : value;
+}
+
+/* a JSON string of text with every character written as a \u escape */
+static void
+sb_escaped_string(struct sbuf *b, const char *text)
+{
+	char		esc[8];
+
+	sb_str(b, "\"");
+	for (const unsigned char *c = (const unsigned char *) text; *c; c++)
+	{
+		snprintf(esc, sizeof(esc), "\\u%04x", *c);
+		sb_str(b, esc);
+	}
+	sb_str(b, "\"");
+}
+
+/* The answer of echo_key=KIND (see README.md). */
+static void
+build_echo_key(struct answer *a, const struct chat_request *req, const char *kind)
+{
+	const char *token = sent_token(req);
+	json_object *message = NULL;
+	json_object *body;
+	struct sbuf b = {0};
+
+	if (strcmp(kind, "escaped") == 0 || strcmp(kind, "escaped_error") == 0)
+	{
+		if (strcmp(kind, "escaped") == 0)
+			sb_str(&b, "{\"id\":\"gen-echo-key\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+				   "\"finish_reason\":\"stop\",\"message\":{\"role\":\"assistant\",\"content\":");
+		else
+			sb_str(&b, "{\"error\":{\"code\":400,\"message\":");
+		sb_escaped_string(&b, token);
+		sb_str(&b, "}}");
+		if (strcmp(kind, "escaped") == 0)
+			sb_str(&b, "]}");
+		answer_set_text(a, strcmp(kind, "escaped") == 0 ? 200 : 400, "application/json", b.p, b.len);
+		free(b.p);
+		return;
+	}
+	if (strcmp(kind, "arguments") == 0 || strcmp(kind, "arguments_escaped") == 0)
+	{
+		json_object *fn = json_object_new_object();
+		json_object *call = json_object_new_object();
+		json_object *calls = json_object_new_array();
+
+		/* the arguments text: {"key":"<key>"}, the key \u-escaped or not */
+		sb_str(&b, "{\"key\":");
+		if (strcmp(kind, "arguments_escaped") == 0)
+			sb_escaped_string(&b, token);
+		else
+		{
+			json_object *key = json_object_new_string(token);
+
+			sb_str(&b, json_text(key));
+			json_object_put(key);
+		}
+		sb_str(&b, "}");
+		json_object_object_add(fn, "name", json_object_new_string("echo_key"));
+		json_object_object_add(fn, "arguments", json_object_new_string_len(b.p, (int) b.len));
+		free(b.p);
+		json_object_object_add(call, "id", json_object_new_string("call_0_standin"));
+		json_object_object_add(call, "type", json_object_new_string("function"));
+		json_object_object_add(call, "function", fn);
+		json_object_array_add(calls, call);
+		message = assistant_message(json_object_new_string(""));
+		json_object_object_add(message, "tool_calls", calls);
+	}
+	else if (strcmp(kind, "content") == 0)
+	{
+		sb_str(&b, "you sent: Bearer ");
+		sb_str(&b, token);
+		message = assistant_message(json_object_new_string_len(b.p, (int) b.len));
+		free(b.p);
+	}
+	else
+		message = assistant_message(json_object_new_string("ok"));
+	body = completion_json(req, "gen-echo-key", 0, choice_json(message, "stop", "stop"), 2);
+	if (strcmp(kind, "model") == 0)
+		json_object_object_add(body, "model", json_object_new_string(token));
+	answer_set_json(a, 200, body);
 }
 
 /* 400 whose message is n bytes long */
@@ -785,6 +949,8 @@ answer_build(struct answer *a, const struct chat_request *req,
 		build_odd(a, d->odd);
 	else if (d->auth_error)
 		answer_set_json(a, 401, auth_error_body(req));
+	else if (d->echo_key)
+		build_echo_key(a, req, d->echo_key);
 	else if (d->error_bytes >= 0)
 		answer_set_json(a, 400, long_error_body(d->error_bytes));
 	else if (d->context > 0 && request_prompt_tokens(req) > d->context)
@@ -792,7 +958,7 @@ answer_build(struct answer *a, const struct chat_request *req,
 	else
 		build_json_answer(a, req, d);
 
-	if (d->replay || d->empty || d->garbage || d->odd)
+	if (d->replay || d->empty || d->garbage || d->odd || d->echo_key)
 		answer_add_ratelimit(a, NULL, d, false);
 	answer_add_retry_after(a, d);
 	if (d->pad && !d->empty)

@@ -56,6 +56,7 @@ static const struct dspec specs[] = {
 	{"replay", D_STR, F(replay), 0, 0, 0},
 	{"odd", D_STR, F(odd), 0, 0, 0},
 	{"auth_error", D_FLAG, F(auth_error), 0, 0, 0},
+	{"echo_key", D_STR, F(echo_key), 0, 0, 0},
 	{"error_bytes", D_INT, F(error_bytes), 0, 100000000LL, 0},
 	{"retry_after", D_INT, F(retry_after), 0, 1000000000LL, 0},
 	{"retry_after_date", D_INT, F(retry_after_date), 0, 1000000000LL, 0},
@@ -231,6 +232,12 @@ check_values(const struct directives *d, char *err, size_t errlen)
 				 "standin: odd must be deep, exp, digits, escape, error_string, array or trailing");
 		return -1;
 	}
+	if (d->echo_key && !answer_echo_key_kind_known(d->echo_key))
+	{
+		snprintf(err, errlen,
+				 "standin: echo_key must be content, model, arguments, arguments_escaped, escaped or escaped_error");
+		return -1;
+	}
 	if (d->tool_calls && !valid_tool_calls(d->tool_calls))
 	{
 		snprintf(err, errlen,
@@ -289,6 +296,7 @@ drop_failures(struct directives *d)
 	d->replay = NULL;
 	d->odd = NULL;
 	d->auth_error = false;
+	d->echo_key = NULL;
 	d->error_bytes = -1;
 	d->retry_after = -1;
 	d->retry_after_date = -1;

@@ -161,7 +161,7 @@ check "bad directive value: 400" "$CODE" "400"
 post standin/echo -H 'X-Title: Self Test' -H 'HTTP-Referer: https://example.test'
 ECHO=$(content)
 check "echo: method/path" "$(jq -r '.method+" "+.path' <<<"$ECHO")" "POST /api/v1/chat/completions"
-check "echo: authorization header" "$(jq -r '.headers.authorization' <<<"$ECHO")" "Bearer sk-or-v1-standin-test"
+check "echo: authorization header as a hint, not the key" "$(jq -r '.headers.authorization' <<<"$ECHO")" "Bearer sk-or-v1-...n-test"
 check "echo: lowercased custom headers" "$(jq -r '.headers["x-title"]+"|"+.headers["http-referer"]' <<<"$ECHO")" "Self Test|https://example.test"
 check "echo: parsed body" "$(jq -c '.body' <<<"$ECHO")" "$(body_for standin/echo)"
 
@@ -264,6 +264,21 @@ check "odd=other: 400" "$CODE" "400"
 post standin/auth_error
 check "auth_error: 401 echoing the Authorization header" \
 	"$CODE $(field .error.message) / $(field .error.metadata.raw)" "401 Invalid credentials in header: $(echo "$AUTH" | cut -d' ' -f2-) / $(echo "$AUTH" | cut -d' ' -f2-)"
+TOKEN=$(echo "$AUTH" | cut -d' ' -f3)
+post standin/echo_key=content
+check "echo_key=content" "$CODE $(field '.choices[0].message.content')" "200 you sent: Bearer $TOKEN"
+post standin/echo_key=model
+check "echo_key=model" "$CODE $(field .model)" "200 $TOKEN"
+post standin/echo_key=arguments
+check "echo_key=arguments" "$CODE $(field '.choices[0].message.tool_calls[0].function.arguments' | jq -r .key)" "200 $TOKEN"
+post standin/echo_key=arguments_escaped
+check "echo_key=arguments_escaped" "$CODE $(field '.choices[0].message.tool_calls[0].function.arguments' | jq -r .key) $(grep -c "$TOKEN" "$TMP/body")" "200 $TOKEN 0"
+post standin/echo_key=escaped
+check "echo_key=escaped: the key only as \\u escapes" "$CODE $(field '.choices[0].message.content') $(grep -c "$TOKEN" "$TMP/body")" "200 $TOKEN 0"
+post standin/echo_key=escaped_error
+check "echo_key=escaped_error" "$CODE $(field .error.message) $(grep -c "$TOKEN" "$TMP/body")" "400 $TOKEN 0"
+post standin/echo_key=other
+check "echo_key=other: 400" "$CODE" "400"
 post standin/error_bytes=3000000
 check "error_bytes=3000000: 400, message of 3000000 bytes" "$CODE $(jq '.error.message|length' "$TMP/body")" "400 3000000"
 
@@ -406,7 +421,7 @@ if openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
 	check "https: 127.0.0.1 with --cacert" "$RC $CODE $(content)" "0 200 Stand-in answer to: Hello"
 	URL=https://localhost:$PORT/api/v1/chat/completions
 	post standin/echo --cacert "$TMP/cert.pem"
-	check "https: localhost, echo" "$CODE $(content | jq -r .headers.authorization)" "200 Bearer sk-or-v1-standin-test"
+	check "https: localhost, echo" "$CODE $(content | jq -r .headers.authorization)" "200 Bearer sk-or-v1-...n-test"
 	post standin/hang --cacert "$TMP/cert.pem" --max-time 0.4
 	check "https: hang times out" "$RC" "28"
 	sleep 0.2

@@ -92,6 +92,7 @@ struct directives
 	const char *replay;			/* into buf */
 	const char *odd;			/* into buf: an odd 200 body (answers.c) */
 	bool		auth_error;		/* 401 whose error echoes Authorization */
+	const char *echo_key;		/* into buf: the key echoed in an answer (answers.c) */
 	long long	error_bytes;	/* -1: not given, else a 400 with so long a message */
 	long long	retry_after;	/* -1: not given */
 	long long	retry_after_date;	/* -1: not given */
@@ -184,6 +185,8 @@ void		answer_add_header(struct answer *a, const char *name,
 
 /* Is NAME one of the odd= bodies? */
 bool		answer_odd_kind_known(const char *name);
+/* Is NAME one of the echo_key= answers? */
+bool		answer_echo_key_kind_known(const char *name);
 
 /* Build the answer a valid chat request gets, following directives. */
 void		answer_build(struct answer *a, const struct chat_request *req,

@@ -17,7 +17,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes qw(sleep);
 
-our @EXPORT = qw(new_openrouter_node standin_stats start_query start_h2_proxy);
+our @EXPORT = qw(new_openrouter_node standin_stats start_query start_h2_proxy standin_auth_hint);
 
 sub new_openrouter_node
 {
@@ -62,6 +62,16 @@ sub start_query
 		[ 'psql', '-X', '-At', '-d', $node->connstr('postgres'), '-c', $sql ],
 		'>', \$out, '2>', \$err);
 	return ($h, \$out, \$err);
+}
+
+# what standin/echo reports as the Authorization header for a key (a hint,
+# never the key: see test/standin/README.md, "echo")
+sub standin_auth_hint
+{
+	my ($key) = @_;
+	my $n = length $key;
+	return 'Bearer ' . ($n >= 16 ? substr($key, 0, 9) . '...' . substr($key, -6)
+		: '...' . substr($key, $n - int($n / 2)));
 }
 
 # nghttpx in front of the stand-in: TLS with HTTP/2 (ALPN h2).  Skips the

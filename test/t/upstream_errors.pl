@@ -1,6 +1,6 @@
 # Text that an upstream sends back reaches the server log only redacted and
-# capped: an error body that echoes the Authorization header leaves no key in
-# the log, and a 15 MB error message leaves a few kB, not 30 MB.
+# capped: an error body that echoes the Authorization header (verbatim or
+# \u-escaped) leaves no key in the log, and a 15 MB error message leaves a few kB, not 30 MB.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -21,8 +21,16 @@ my $value = $node->safe_psql('postgres',
 	q{SELECT openrouter_chat(openrouter_messages('x'), 'standin/auth_error', on_error => 'ignore')});
 unlike($value, qr/\Q$key\E/, "the on_error => 'ignore' value does not carry the key");
 
+# the key written with \u escapes in an error body: a byte search of the
+# body misses it, the parsed message holds it
+($rc, $out, $err) = $node->psql('postgres',
+	q{SELECT openrouter_chat(openrouter_messages('x'), 'standin/echo_key=escaped_error')});
+like($err, qr/HTTP 400 \(bad request\): \[REDACTED\]/, 'the ERROR of an escaped echo shows the key redacted');
+unlike($err, qr/\Q$key\E/, 'the ERROR of an escaped echo does not carry the key');
+
 my $log = substr(slurp_file($node->logfile), $start);
 like($log, qr/Bearer \[REDACTED\]/, 'the upstream error reached the log');
+like($log, qr/\(bad request\): \[REDACTED\]/, 'the escaped echo reached the log, redacted');
 unlike($log, qr/\Q$key\E/, 'the server log does not carry the key');
 
 my $before = -s $node->logfile;

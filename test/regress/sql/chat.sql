@@ -12,7 +12,7 @@ FROM openrouter_chat(:'hi', 'openai/gpt-4o-mini') AS r;
 SELECT e->>'method' AS method, e->>'path' AS path,
        e->'headers'->>'content-type' AS content_type,
        e->'headers'->>'accept' AS accept,
-       e->'headers'->>'authorization' = 'Bearer sk-or-v1-regression-test-key' AS bearer_key,
+       e->'headers'->>'authorization' = 'Bearer sk-or-v1-...st-key' AS bearer_key,
        e->'headers'->>'user-agent' AS user_agent,
        e->'headers' ? 'http-referer' AS has_referer,
        e->'body' AS body

@@ -35,6 +35,30 @@ SELECT r::text LIKE '%regression-test-key%' AS key_in_value,
        r->'error'->>'message' AS message, r->'error'->'metadata'->>'raw' AS raw
 FROM openrouter_chat(:'hi', 'standin/auth_error', on_error => 'ignore') AS r;
 
+-- the key echoed in a successful answer (its content, its model, a tool call's
+-- arguments), or written with \u escapes that a byte search of the body
+-- misses: every answer, success or failure, reads [REDACTED] instead
+SELECT m AS model, r::text LIKE '%regression-test-key%' AS key_in_value,
+       coalesce(r->'error'->>'sqlstate', 'ok') AS outcome,
+       coalesce(r->'error'->>'message',
+                concat_ws(' / ', r->>'model',
+                          coalesce(r->'choices'->0->'message'->'tool_calls'->0->'function'->>'arguments',
+                                   r->'choices'->0->'message'->>'content'))) AS text
+FROM unnest(ARRAY['standin/echo_key=content', 'standin/echo_key=model', 'standin/echo_key=arguments',
+                  'standin/echo_key=arguments_escaped', 'standin/echo_key=escaped',
+                  'standin/echo_key=escaped_error']) AS m,
+     openrouter_chat(:'hi', m, on_error => 'ignore') AS r;
+-- a tool is given the redacted arguments, never the key (also where the
+-- arguments text, JSON inside a JSON string, has it \u-escaped)
+CREATE FUNCTION echo_key(key text) RETURNS text LANGUAGE sql AS 'SELECT key';
+SELECT m AS model,
+       openrouter_invoke_tools(openrouter_tools('echo_key(text)'),
+                               openrouter_chat(:'hi', m, tools => openrouter_tools('echo_key(text)'))) AS results
+FROM unnest(ARRAY['standin/echo_key=arguments', 'standin/echo_key=arguments_escaped']) AS m;
+DROP FUNCTION echo_key(text);
+-- raised: the message (and so the server log) does not have it either
+SELECT o.state, o.message FROM outcome('standin/echo_key=escaped_error') AS o;
+
 -- a 15 MB error message: the ERROR carries a few kB and says what was cut;
 -- the value keeps all of it
 SELECT o.state, length(o.message) < 5000 AS short, right(o.message, 68) AS ending
