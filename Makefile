@@ -8,6 +8,7 @@ OBJS = \
 	src/guc.o \
 	src/jsonb_util.o \
 	src/failure.o \
+	src/as_owner.o \
 	src/api_key.o \
 	src/request.o \
 	src/request_cache.o \

@@ -23,6 +23,7 @@
  * new key, or when anything it depends on changes.
  */
 #include "openrouter.h"
+#include "as_owner.h"
 
 #include "access/genam.h"
 #include "access/xact.h"
@@ -101,6 +102,39 @@ typedef struct StoredClient
 	char	   *site_name;
 } StoredClient;
 
+/* one statement on the key table, and where its row goes */
+typedef struct KeyTableStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *types;
+	Datum	   *values;
+	char	   *nulls;
+	MemoryContext caller_context;
+	StoredClient stored;
+} KeyTableStatement;
+
+static void
+execute_key_table_statement(void *arg)
+{
+	KeyTableStatement *st = (KeyTableStatement *) arg;
+	int			rc;
+
+	rc = SPI_execute_with_args(st->sql, st->nargs, st->types, st->values, st->nulls, false, 1);
+	if (rc < 0)
+		elog(ERROR, "could not access the openrouter key table: %s", SPI_result_code_string(rc));
+	if (rc == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		MemoryContext spi_context = MemoryContextSwitchTo(st->caller_context);
+
+		st->stored.found = true;
+		st->stored.api_key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		st->stored.site_url = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		st->stored.site_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		MemoryContextSwitchTo(spi_context);
+	}
+}
+
 /*
  * Run one statement on the key table as its owner, for the current role.
  * Parameters: $1 role oid, $2 role name, then extra text parameters.  Every
@@ -110,18 +144,13 @@ static StoredClient
 run_as_key_table_owner(const char *sql_format, int nextra, Datum *extra,
 					   const char *extra_nulls)
 {
-	MemoryContext caller_context = CurrentMemoryContext;
 	Oid			role = GetUserId();
 	Oid			owner;
-	Oid			saved_user;
-	int			saved_sec_context;
 	char	   *table = key_table(&owner);
-	char	   *sql = psprintf(sql_format, table);
 	Oid			types[5] = {OIDOID, NAMEOID, TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	StoredClient stored = {0};
-	int			rc;
+	KeyTableStatement st = {0};
 
 	Assert(nextra <= 3);
 	values[0] = ObjectIdGetDatum(role);
@@ -131,35 +160,14 @@ run_as_key_table_owner(const char *sql_format, int nextra, Datum *extra,
 		values[2 + i] = extra[i];
 		nulls[2 + i] = extra_nulls[i];
 	}
-
-	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
-	SetUserIdAndSecContext(owner, saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		rc = SPI_execute_with_args(sql, 2 + nextra, types, values, nulls, false, 1);
-		if (rc < 0)
-			elog(ERROR, "could not access the openrouter key table: %s", SPI_result_code_string(rc));
-		if (rc == SPI_OK_SELECT && SPI_processed == 1)
-		{
-			MemoryContext spi_context = MemoryContextSwitchTo(caller_context);
-
-			stored.found = true;
-			stored.api_key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-			stored.site_url = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-			stored.site_name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
-			MemoryContextSwitchTo(spi_context);
-		}
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(saved_user, saved_sec_context);
-	}
-	PG_END_TRY();
-	return stored;
+	st.sql = psprintf(sql_format, table);
+	st.nargs = 2 + nextra;
+	st.types = types;
+	st.values = values;
+	st.nulls = nulls;
+	st.caller_context = CurrentMemoryContext;
+	or_run_as_owner(owner, execute_key_table_statement, &st);
+	return st.stored;
 }
 
 static StoredClient

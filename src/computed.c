@@ -36,6 +36,7 @@
  * calls it.
  */
 #include "budget.h"
+#include "as_owner.h"
 #include "computed.h"
 #include "progress.h"
 
@@ -364,16 +365,35 @@ reads_column(const OrComputedColumn *cc, const char *column)
  * user code (only the extension's own tables and built-in operators), and
  * SECURITY_RESTRICTED_OPERATION keeps the owner's rights to it.
  */
+/* one write of an extension table, run as its owner */
+typedef struct OwnerWrite
+{
+	const char *sql;
+	int			plan_slot;
+	int			nargs;
+	Oid		   *types;
+	Datum	   *values;
+} OwnerWrite;
+
+static void
+execute_owner_write(void *arg)
+{
+	OwnerWrite *w = (OwnerWrite *) arg;
+
+	if (w->plan_slot >= 0)
+		run_kept(w->plan_slot, w->sql, w->nargs, w->types, w->values);
+	else
+		run_sql(w->sql, w->nargs, w->types, w->values, NULL);
+}
+
 static void
 write_extension_table(Oid ns, const char *relname, int plan_slot, const char *sql_format,
 					  int nargs, Oid *types, Datum *values)
 {
 	Oid			table = get_relname_relid(relname, ns);
 	Oid			owner;
-	Oid			saved_user;
-	int			saved_sec_context;
 	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(table));
-	char	   *sql;
+	OwnerWrite	w;
 
 	if (!HeapTupleIsValid(tuple))
 		ereport(ERROR,
@@ -382,26 +402,12 @@ write_extension_table(Oid ns, const char *relname, int plan_slot, const char *sq
 				 errhint("Update the extension: ALTER EXTENSION openrouter UPDATE;")));
 	owner = ((Form_pg_class) GETSTRUCT(tuple))->relowner;
 	ReleaseSysCache(tuple);
-	sql = psprintf(sql_format, qualified_table(table));
-
-	GetUserIdAndSecContext(&saved_user, &saved_sec_context);
-	SetUserIdAndSecContext(owner, saved_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
-	PG_TRY();
-	{
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		if (plan_slot >= 0)
-			run_kept(plan_slot, sql, nargs, types, values);
-		else
-			run_sql(sql, nargs, types, values, NULL);
-		SPI_finish();
-	}
-	PG_FINALLY();
-	{
-		SetUserIdAndSecContext(saved_user, saved_sec_context);
-	}
-	PG_END_TRY();
+	w.sql = psprintf(sql_format, qualified_table(table));
+	w.plan_slot = plan_slot;
+	w.nargs = nargs;
+	w.types = types;
+	w.values = values;
+	or_run_as_owner(owner, execute_owner_write, &w);
 }
 
 static void
