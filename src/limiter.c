@@ -60,7 +60,7 @@
 #define RATE_CUT 0.9			/* of the successes of the last second */
 #define RATE_STEP 0.03			/* starts/s gained per success */
 #define MIN_RATE (1.0 / 60.0)	/* starts/s: one a minute */
-#define MEASURE_MAX_USECS (30 * USECS_PER_SEC)	/* a measurement's longest wait */
+#define MEASURE_MAX_USECS (5 * USECS_PER_SEC)	/* a measurement's longest wait */
 #define MEASURE_POLL_USECS (20 * 1000)	/* how often a measurement is looked at */
 #define MAX_CONCURRENCY 256		/* openrouter.max_concurrency's maximum */
 
