@@ -102,6 +102,8 @@ typedef struct LimiterHandle
 	uint8		digest[PG_SHA256_DIGEST_LENGTH];
 	Oid			role;
 	int			requests_per_minute;
+	int64		max_hold_usecs;	/* the schedule's max_retry_wait: no longer
+								 * held back for another session's measurement */
 } LimiterHandle;
 
 static LimiterShared *shared = NULL;	/* preloaded */
@@ -269,6 +271,7 @@ limiter_open(const OrSchedule *schedule)
 	pg_cryptohash_free(ctx);
 	h->role = GetUserId();
 	h->requests_per_minute = schedule->requests_per_minute;
+	h->max_hold_usecs = (int64) schedule->max_retry_wait_ms * 1000;
 	return h;
 }
 
@@ -288,7 +291,7 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 	*wake = 0;
 	if (e->paused_until > now)
 		*wake = e->paused_until;
-	else if (e->measuring)
+	else if (e->measuring && now - e->measuring_since < Max(h->max_hold_usecs, MEASURE_POLL_USECS))
 		*wake = now + MEASURE_POLL_USECS;	/* answers of other sessions to come */
 	else if (e->concurrency > 0 && in_flight >= e->concurrency)
 		*wake = 0;				/* until one of the batch finishes */
