@@ -6,7 +6,8 @@
  * DROP DATABASE, CREATE DATABASE ... TEMPLATE, ALTER DATABASE ... RENAME and
  * ALTER DATABASE ... SET TABLESPACE refuse to run while another session is
  * connected to the database, and a database's worker (worker.c) stays
- * connected to it.  A ProcessUtility hook, installed in every backend when
+ * connected to it; DROP EXTENSION openrouter needs the locks the worker
+ * takes while it computes asynchronous cells.  A ProcessUtility hook, installed in every backend when
  * the library is preloaded, stops that database's worker before such a
  * command and holds the launcher off for a while, so that the command runs
  * as it would without the extension.  It decides nothing else and changes
@@ -16,6 +17,7 @@
 
 #include "commands/dbcommands.h"
 #include "commands/defrem.h"
+#include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "tcop/utility.h"
 
@@ -24,7 +26,13 @@
 
 static ProcessUtility_hook_type previous_utility_hook = NULL;
 
-/* the database a command needs without other sessions, or InvalidOid */
+/*
+ * The database whose worker must stop before a command, or InvalidOid: the
+ * database a command needs without other sessions, or this one when the
+ * command drops the extension (the worker, in the middle of computing cells,
+ * holds locks on the extension's tables and on the tables it computes, which
+ * DROP EXTENSION ... CASCADE needs too: it would deadlock).
+ */
 static Oid
 database_needed_alone(Node *stmt)
 {
@@ -32,6 +40,17 @@ database_needed_alone(Node *stmt)
 
 	switch (nodeTag(stmt))
 	{
+		case T_DropStmt:
+			/* DROP EXTENSION openrouter: the worker holds the extension's tables */
+			if (((DropStmt *) stmt)->removeType == OBJECT_EXTENSION)
+			{
+				foreach(lc, ((DropStmt *) stmt)->objects)
+				{
+					if (strcmp(strVal(lfirst(lc)), "openrouter") == 0)
+						return MyDatabaseId;
+				}
+			}
+			break;
 		case T_DropdbStmt:
 			return get_database_oid(((DropdbStmt *) stmt)->dbname, true);
 		case T_CreatedbStmt:
