@@ -314,7 +314,10 @@ class Worker(threading.Thread):
             rep.violation("on_error => 'ignore' raised for a response's fault", call, err)
         elif expect == "abort" and not (st.startswith("OR") or (call.kind == "invoke" and st in TOOL_OWN_SQLSTATES)):
             rep.violation("on_error => 'abort' raised a response's fault as a non-OR SQLSTATE", call, err)
-        elif ignore and st.startswith("OR") and st != "ORK01":
+        # ORK01 (no key) and ORA02 (no model, no default model) are raised
+        # before anything is sent, whatever on_error says: configuration, not
+        # a response's fault
+        elif ignore and st.startswith("OR") and st not in ("ORK01", "ORA02"):
             rep.violation("on_error => 'ignore' (random arguments) raised a class-OR SQLSTATE", call, err)
         return res
 
