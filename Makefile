@@ -53,7 +53,7 @@ OBJS = \
 # upgrade script per release after it.  CREATE EXTENSION installs 1.0 and
 # follows the upgrade path to default_version, as contrib modules do, so a
 # fresh install and an upgraded one run the same statements.
-DATA = sql/openrouter--1.0.sql sql/openrouter--1.0--1.1.sql
+DATA = openrouter--1.0.sql openrouter--1.0--1.1.sql
 PGFILEDESC = "openrouter - OpenRouter chat completions from SQL"
 
 PG_CPPFLAGS = -I$(srcdir)/src $(shell pkg-config --cflags libcurl 2>/dev/null)

@@ -7,7 +7,8 @@
 # (HTTP and HTTPS on 127.0.0.1) and a throwaway PostgreSQL cluster (as the
 # postgres OS user), then runs:
 #   1. the stand-in's own self-test;
-#   2. the regression suite (make installcheck: sql/*.sql against expected/);
+#   2. the regression suite (make installcheck: test/regress/sql/*.sql against
+#      test/regress/expected/);
 #   3. the TAP suites (prove test/t/*.pl: cancellation, timeouts,
 #      termination, connection reuse, dumps, recorded real exchanges);
 #   4. the fuzz test (test/fuzz/run.sh: hostile responses and random
