@@ -54,7 +54,11 @@ is($node->safe_psql('restored', q{SELECT response->'choices'->0->'message'->>'co
 
 # DROP EXTENSION ... CASCADE leaves nothing behind but the data (a generated
 # column that calls openrouter_chat goes with it, as CASCADE says)
-$node->safe_psql('restored', 'DROP EXTENSION openrouter CASCADE');
+my ($drop_out, $drop_err);
+$node->psql('restored', 'DROP EXTENSION openrouter CASCADE', stdout => \$drop_out, stderr => \$drop_err,
+	on_error_die => 1);
+like($drop_err, qr/NOTICE:  dropping extension openrouter deletes 0 stored API keys and 1 computed-column definitions/,
+	'DROP EXTENSION says first what it deletes');
 is($node->safe_psql('restored', q{
 	SELECT (SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'openrouter%')
 	     + (SELECT count(*) FROM pg_proc WHERE proname LIKE 'openrouter%')
