@@ -275,14 +275,14 @@ limiter_open(const OrSchedule *schedule)
 	return h;
 }
 
-static bool
+static OrPaceAdmission
 limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 {
 	LimiterHandle *h = handle;
 	TimestampTz now = GetCurrentTimestamp();
 	LimiterEntry *table = lock_table(LW_EXCLUSIVE);
 	LimiterEntry *e = find_entry(table, h, now);
-	bool		admitted = false;
+	OrPaceAdmission verdict = OR_PACE_HELD;
 	TimestampTz gate;
 
 	relax(e, now);
@@ -294,9 +294,13 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 	else if (e->measuring && now - e->measuring_since < Max(h->max_hold_usecs, MEASURE_POLL_USECS))
 		*wake = now + MEASURE_POLL_USECS;	/* answers of other sessions to come */
 	else if (e->concurrency > 0 && in_flight >= e->concurrency)
-		*wake = 0;				/* until one of the batch finishes */
+		verdict = OR_PACE_WAIT; /* until one of the batch finishes */
 	else if (gate > now)
+	{
 		*wake = gate;
+		if (e->rate <= 0 || gate > e->next_start)
+			verdict = OR_PACE_WAIT; /* requests_per_minute's spacing */
+	}
 	else
 	{
 		if (e->rate > 0)
@@ -311,11 +315,11 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 		e->outstanding++;
 		e->role = h->role;
 		e->requests_per_minute = h->requests_per_minute;
-		admitted = true;
+		verdict = OR_PACE_START;
 	}
 	e->last_used = now;
 	unlock_table();
-	return admitted;
+	return verdict;
 }
 
 static void

@@ -295,6 +295,31 @@ retry_time(const Batch *b, const Transfer *t, OrFailure *failure, double delay_m
 	return retry_at;
 }
 
+/*
+ * A start held back by the service's limit (another session's 429 counts
+ * too) is judged like a wait before a retry: held past max_retry_wait, or
+ * past statement_timeout, the request fails as rate-limited now rather than
+ * wait.  Returns that failure, or NULL to wait.
+ */
+static OrFailure *
+hold_failure(const Batch *b, TimestampTz until)
+{
+	const OrSchedule *s = b->schedule;
+	long		wait_ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until);
+	OrFailure  *failure;
+
+	if (wait_ms <= s->max_retry_wait_ms &&
+		!(get_timeout_active(STATEMENT_TIMEOUT) &&
+		  until >= get_timeout_finish_time(STATEMENT_TIMEOUT)))
+		return NULL;
+	failure = or_failure_new(or_http_errcode(429), "rate_limited", true,
+							 "openrouter is rate-limiting requests with this API key");
+	or_failure_add_detail(failure, "Requests with this key are held back for %ld ms after a 429 answer (seen by this or another session of the server), longer than openrouter.max_retry_wait (%d ms) or the statement's remaining time allow; nothing was sent.",
+						  wait_ms, s->max_retry_wait_ms);
+	failure->hint = pstrdup(_("Send fewer requests at once, or raise openrouter.max_retry_wait to wait for the limit to reset; openrouter_rate_limits() shows the pacing of each key."));
+	return failure;
+}
+
 /* tell the pacer what an attempt came to */
 static void
 report_outcome(Batch *b, const OrFailure *failure, bool named, TimestampTz retry_at)
@@ -392,11 +417,11 @@ finish_attempt(Batch *b, Transfer *t, OrHttpCall *call, const OrHttpResult *http
 	wipe_headers(t);
 }
 
-/* an exchange the admit callback refused: its outcome, without an attempt */
+/* an exchange refused before an attempt (admit callback, pacer's hold): its outcome */
 static void
 refuse_transfer(Batch *b, Transfer *t, OrFailure *failure)
 {
-	failure->attempts = 0;
+	failure->attempts = t->exchange->attempts;	/* 0 unless a retry was held */
 	t->exchange->failure = failure;
 	if (b->schedule->on_done != NULL)
 		b->schedule->on_done(t->exchange, b->schedule->on_done_arg);
@@ -458,9 +483,15 @@ run_batch(Batch *b)
 			   next_to_start(b, now, &wake, false) != NULL)
 		{
 			TimestampTz gate = 0;
+			OrPaceAdmission admission = OR_PACE_START;
+			OrFailure  *held = NULL;
 			Transfer   *t;
 
-			if (b->pacer != NULL && !b->pacer->admit(b->pace, b->in_flight, &gate))
+			if (b->pacer != NULL)
+				admission = b->pacer->admit(b->pace, b->in_flight, &gate);
+			if (admission == OR_PACE_HELD)
+				held = hold_failure(b, gate);
+			if (admission != OR_PACE_START && held == NULL)
 			{
 				if (gate != 0)
 					wake = (wake == 0) ? gate : Min(wake, gate);
@@ -469,6 +500,12 @@ run_batch(Batch *b)
 			t = next_to_start(b, now, &wake, true);
 			if (t == NULL)
 				break;
+			if (held != NULL)
+			{
+				refuse_transfer(b, t, held);
+				refused = true;
+				continue;
+			}
 			if (t->exchange->attempts == 0 && b->schedule->admit != NULL)
 			{
 				bool		later = false;

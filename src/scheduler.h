@@ -79,6 +79,17 @@ typedef enum OrPaceOutcome
 	OR_PACE_ABANDONED			/* stopped before it finished (an ERROR) */
 } OrPaceOutcome;
 
+/* A pacer's answer to "may an attempt start now?" */
+typedef enum OrPaceAdmission
+{
+	OR_PACE_START,				/* yes: counted as started */
+	OR_PACE_WAIT,				/* not yet: the caller's own pacing
+								 * (requests_per_minute, a batch's share of
+								 * concurrency) */
+	OR_PACE_HELD				/* not yet: the service's limit (a 429's pause,
+								 * or the rate found after one) */
+} OrPaceAdmission;
+
 /*
  * Who decides when an attempt may start beyond max_in_flight (limiter.c,
  * chosen by send.c).  The scheduler calls open() once per batch, admit()
@@ -91,10 +102,12 @@ typedef struct OrPacer
 
 	/*
 	 * May an attempt start now, with in_flight of the batch's already
-	 * running?  true counts it as started; false: ask again at *wake (0: once
-	 * an attempt of the batch has finished).
+	 * running?  Unless OR_PACE_START, ask again at *wake (0: once an attempt
+	 * of the batch has finished).  The scheduler treats a hold like a wait
+	 * before a retry: one longer than max_retry_wait, or past
+	 * statement_timeout, fails the request as rate-limited instead.
 	 */
-	bool		(*admit) (void *handle, int in_flight, TimestampTz *wake);
+	OrPaceAdmission (*admit) (void *handle, int in_flight, TimestampTz *wake);
 
 	/*
 	 * An attempt finished (or was abandoned: then only in_flight is

@@ -238,12 +238,8 @@ class Worker(threading.Thread):
         res = self.conn.query("SELECT openrouter_configure_client(%s)" % q(self.d.key), 10)
         if res.error:
             self.d.report.notes.append("configuring the key failed: %s" % res.error.get("message"))
-        # connections other than the first send with a session key of their
-        # own (the marker in it, for the leak checks): the server-wide rate
-        # limiter paces per key, and the server's random 429s must not make
-        # one connection wait for another's (test/t/ratelimit.pl covers that)
-        if self.w != 0:
-            self.conn.query("SET openrouter.api_key = %s" % q("%s-w%d" % (self.d.key, self.w)), 10)
+        if self.w % 2 == 1:
+            self.conn.query("SET openrouter.api_key = %s" % q(self.d.key), 10)
 
     def apply_settings(self, wanted):
         changed = {k: v for k, v in wanted.items() if self.settings.get(k) != v}

@@ -5,7 +5,9 @@
 #     answered and at most 5% of the attempts got a 429;
 #   - a 429 that names its wait, seen by one session, holds back every other
 #     session with the same key (no request with it reaches the stand-in
-#     before the wait is over), not a session with another key;
+#     before the wait is over), not a session with another key; a session
+#     whose openrouter.max_retry_wait is shorter than the wait fails at once
+#     with OR429 (a transient failure) and sends nothing;
 #   - the limiter shows keys by a digest, each role its own;
 #   - without shared_preload_libraries the pacing is per session.
 use strict;
@@ -104,6 +106,19 @@ for (1 .. 50)	# the 429 comes at once: then 1 s at most, so that the next sessio
 	select(undef, undef, undef, 0.02);
 }
 is($paused, 1, 'the 429 paused the key (openrouter_rate_limits.paused_until)');
+# a session that may not wait that long fails at once as rate-limited, sending nothing
+is($node->safe_psql('postgres', qq{SET openrouter.max_retry_wait = '1s';
+	SELECT r->'error'->>'code', r->'error'->>'retryable', r->'error'->>'message'
+	FROM openrouter_chat($hi, 'standin/key=$pause_key-impatient', on_error => 'ignore') AS r},
+		extra_params => [ '-U', 'alice' ]),
+	'rate_limited|true|openrouter is rate-limiting requests with this API key',
+	'held past its own max_retry_wait, a request fails as a transient rate limit (on_error => ignore)');
+my ($rc, $stdout, $stderr) = $node->psql('postgres', qq{\\set VERBOSITY verbose
+	SET openrouter.max_retry_wait = '1s';
+	SELECT openrouter_chat($hi, 'standin/key=$pause_key-impatient')},
+	extra_params => [ '-U', 'alice' ]);
+like($stderr, qr/OR429: openrouter is rate-limiting requests with this API key.*DETAIL:  Requests with this key are held back for \d+ ms after a 429 answer/s,
+	'... and raises OR429 saying why (on_error => abort)');
 my $same = start_session($node, 'alice', qq{SELECT openrouter_chat($hi, 'standin/key=$pause_key-same') ? 'choices'});
 my $other = start_session($node, 'bob', qq{SELECT openrouter_chat($hi, 'standin/key=$pause_key-other') ? 'choices'});
 is(finish_session($_), 't', 'every session got its answer') for ($first, $same, $other);
@@ -119,6 +134,7 @@ for my $r (log_since($log_start))
 ok(defined $t429 && defined $t_retry && defined $t_same && defined $t_other, 'the stand-in saw every request');
 cmp_ok($t_same - $t429, '>=', 3900,
 	'another session with the same key sent nothing until Retry-After: 4 s was over');
+ok(!grep({ $_->[1] =~ /-impatient$/ } log_since($log_start)), 'the requests that could not wait were not sent');
 cmp_ok($t_other - $t429, '<', 3900,
 	'a session with another key was not held back (each key has its own pace)');
 
