@@ -23,6 +23,7 @@ OBJS = \
 	src/batch.o \
 	src/prefetch.o \
 	src/concurrent.o \
+	src/definition_cache.o \
 	src/computed.o \
 	src/ai_call.o \
 	src/ai_text.o \

@@ -1172,3 +1172,25 @@ COMMENT ON COLUMN openrouter_computed_columns.in_flight IS 'async: cells the wor
 COMMENT ON COLUMN openrouter_computed_columns.done_rows IS 'Rows not pending.';
 COMMENT ON COLUMN openrouter_computed_columns.rate IS 'async: cells per second the worker computed lately (NULL when it is not at work on this column).';
 COMMENT ON COLUMN openrouter_computed_columns.time_left IS 'async: pending cells at that rate.';
+
+-- ---------------------------------------------------------------------------
+-- The definitions each backend keeps (src/definition_cache.c)
+--
+-- A statement trigger that fires for every single-row INSERT into a table
+-- with computed columns reads that table's definitions from the backend's
+-- copy; any change of the definitions table, whoever makes it, empties the
+-- copies of every backend when it commits.
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION openrouter_computed_column_changed() RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'openrouter_computed_column_changed';
+REVOKE ALL ON FUNCTION openrouter_computed_column_changed() FROM PUBLIC;
+COMMENT ON FUNCTION openrouter_computed_column_changed() IS
+'Internal: the statement trigger of openrouter_computed_column. Tells every backend to read the changed definitions again.';
+
+CREATE TRIGGER openrouter_computed_column_changed
+    AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON openrouter_computed_column
+    FOR EACH STATEMENT EXECUTE FUNCTION openrouter_computed_column_changed();
+COMMENT ON TRIGGER openrouter_computed_column_changed ON openrouter_computed_column IS
+'Empties the copies of the definitions the backends keep, when a change commits.';

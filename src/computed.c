@@ -38,6 +38,7 @@
 #include "budget.h"
 #include "as_owner.h"
 #include "computed.h"
+#include "definition_cache.h"
 #include "progress.h"
 
 #include "access/genam.h"
@@ -173,9 +174,8 @@ run_sql(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
  * statement's text (which names the extension's schema) stays the same.
  */
 #define PLAN_DEFINITIONS 0
-#define PLAN_DEFINITION 1
-#define PLAN_ENQUEUE 2
-#define N_PLANS 3
+#define PLAN_ENQUEUE 1
+#define N_PLANS 2
 static SPIPlanPtr kept_plans[N_PLANS];
 static char *kept_plan_sql[N_PLANS];
 
@@ -276,26 +276,25 @@ column_arg(FunctionCallInfo fcinfo)
 
 /* ---------- definitions ---------- */
 
-List *
-or_computed_columns(Oid ns, Oid relid, const char *column)
+/* a table's definitions, read from the definitions table */
+static List *
+read_definitions(Oid ns, Oid relid)
 {
 	MemoryContext caller = CurrentMemoryContext;
-	Oid			types[2] = {REGCLASSOID, NAMEOID};
-	Datum		values[2];
+	Oid			types[1] = {REGCLASSOID};
+	Datum		values[1];
 	char	   *sql;
 	List	   *result = NIL;
 
 	values[0] = ObjectIdGetDatum(relid);
-	values[1] = column ? DirectFunctionCall1(namein, CStringGetDatum(column)) : (Datum) 0;
 	sql = psprintf("SELECT column_name::pg_catalog.text, expression, search_path, on_error,"
 				   " position, whole_row, input_columns::pg_catalog.text[],"
 				   " mode OPERATOR(pg_catalog.=) 'async', paused"
-				   " FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1%s ORDER BY position",
-				   quote_qualified_identifier(get_namespace_name(ns), DEFINITIONS_TABLE),
-				   column ? " AND column_name OPERATOR(pg_catalog.=) $2" : "");
+				   " FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1 ORDER BY position",
+				   quote_qualified_identifier(get_namespace_name(ns), DEFINITIONS_TABLE));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_kept(column ? PLAN_DEFINITION : PLAN_DEFINITIONS, sql, column ? 2 : 1, types, values);
+	run_kept(PLAN_DEFINITIONS, sql, 1, types, values);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
@@ -330,6 +329,32 @@ or_computed_columns(Oid ns, Oid relid, const char *column)
 	}
 	SPI_finish();
 	return result;
+}
+
+/*
+ * A table's computed columns in creation order (only the one named column,
+ * if column is not NULL): copies, in the caller's memory context, of what
+ * this backend read last (definition_cache.c), else read now.
+ */
+List *
+or_computed_columns(Oid ns, Oid relid, const char *column)
+{
+	Oid			definitions = definitions_table(ns);
+	List	   *all;
+	List	   *named = NIL;
+	ListCell   *lc;
+
+	if (!or_definition_cache_lookup(definitions, relid, &all))
+	{
+		all = read_definitions(ns, relid);
+		or_definition_cache_store(definitions, relid, all);
+	}
+	if (column == NULL)
+		return all;
+	foreach(lc, all)
+		if (strcmp(((OrComputedColumn *) lfirst(lc))->column, column) == 0)
+			named = lappend(named, lfirst(lc));
+	return named;
 }
 
 static OrComputedColumn *

@@ -47,7 +47,7 @@ extern ItemPointerData *or_compute_cells(const OrComputedColumn *cc,
 										 const ItemPointerData *ctids, int nctids,
 										 int *nwritten, OrComputeCounts *counts);
 
-/* The computed columns of a table (all, or the one named), by position. */
+/* The computed columns of a table (all, or the one named), by position: copies. */
 extern List *or_computed_columns(Oid ns, Oid relid, const char *column);
 
 /*

@@ -82,5 +82,35 @@ like($err, qr/permission denied for table openrouter_computed_column/, 'PUBLIC c
 is($node->safe_psql('old', q{SELECT count(*) FROM pg_proc WHERE proname IN ('openrouter_compute_rows', 'openrouter_computed_column_guard')}),
 	'0', '1.0\'s internal helpers are gone');
 
+# --- each backend's copy of the definitions follows the changes of every session
+$node->safe_psql('postgres', q{
+	CREATE TABLE followed (id int PRIMARY KEY, body text);
+	SELECT openrouter_add_computed_column('followed', 'r',
+	  $$openrouter_chat(openrouter_messages(body), 'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$);});
+my $writer = $node->background_psql('postgres');
+$writer->query_safe(q{INSERT INTO followed VALUES (1, 'one')});	# reads (and keeps) the definitions
+$node->safe_psql('postgres', q{
+	SELECT openrouter_alter_computed_column('followed', 'r', mode => 'async');
+	SELECT openrouter_pause('followed', 'r');});
+$writer->query_safe(q{INSERT INTO followed VALUES (2, 'two')});
+is($node->safe_psql('postgres', q{
+	SELECT string_agg(id || ':' || coalesce(r, 'NULL'), ' ' ORDER BY id) || ' / queued ' ||
+	       (SELECT string_agg(row_key, ' ') FROM openrouter_async_queue WHERE table_oid = 'followed'::regclass)
+	FROM followed}),
+	'1:Stand-in answer to: one 2:NULL / queued {2}',
+	'a session that read the definitions before another session made the column async (and paused it) queues its next INSERT');
+$writer->query_safe(q{BEGIN});
+$writer->query_safe(q{SELECT openrouter_alter_computed_column('followed', 'r', mode => 'sync')});
+$writer->query_safe(q{ROLLBACK});
+$writer->query_safe(q{INSERT INTO followed VALUES (3, 'three')});
+is($node->safe_psql('postgres', q{SELECT coalesce(r, 'NULL') FROM followed WHERE id = 3}),
+	'NULL', 'a change rolled back is forgotten by the session that made it');
+$node->safe_psql('postgres', q{SELECT openrouter_drop_computed_column('followed', 'r')});
+$writer->query_safe(q{ALTER TABLE followed ADD COLUMN r text});
+$writer->query_safe(q{INSERT INTO followed VALUES (4, 'four')});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 'followed'::regclass AND row_key = '{4}'}),
+	'0', 'nor does it queue rows of a column dropped by another session');
+$writer->quit;
+
 $node->stop;
 done_testing();
