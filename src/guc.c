@@ -405,7 +405,7 @@ or_define_gucs(void)
 
 	DefineCustomIntVariable("openrouter.max_concurrency",
 							"Most requests one statement keeps in flight at once.",
-							"Applies to openrouter_chat_batch(), computed columns, openrouter_prefetch() and plain SQL (openrouter.concurrent_calls: the rows read ahead too); a 429 answer halves it for the rest of the batch, and successes grow it back. At most 256: over HTTP/1.1 each request in flight holds a socket, counted in the backend's file budget.",
+							"Applies to openrouter_chat_batch(), computed columns, openrouter_prefetch() and plain SQL (openrouter.concurrent_calls: the rows read ahead too); a 429 answer halves it for the rest of the batch, and successes grow it back. For the background workers, the most requests in flight for all of them together. At most 256: over HTTP/1.1 each request in flight holds a socket, counted in the backend's file budget.",
 							&or_max_concurrency,
 							32, 1, 256,
 							PGC_USERSET, 0,

@@ -24,6 +24,12 @@
  *	  halves how many requests each batch with the key keeps in flight
  *	  (at most once a second), grown back by successes and lifted 5 s
  *	  after the last 429;
+ *	- the background workers' attempts in flight, counted together: a
+ *	  schedule with max_in_flight_shared starts an attempt only while fewer
+ *	  than its max_in_flight are running in all such schedules of the server
+ *	  (openrouter.max_concurrency is one limit for every database's worker);
+ *	  a process's own count is given back when it exits (a crash resets
+ *	  shared memory anyway);
  *	- openrouter_rate_limits(): the table as a set of rows.
  *
  * It implements the scheduler's OrPacer (scheduler.h) and reads no
@@ -44,6 +50,7 @@
 #include "common/sha2.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
@@ -61,7 +68,7 @@
 #define RATE_STEP 0.03			/* starts/s gained per success */
 #define MIN_RATE (1.0 / 60.0)	/* starts/s: one a minute */
 #define MEASURE_MAX_USECS (5 * USECS_PER_SEC)	/* a measurement's longest wait */
-#define MEASURE_POLL_USECS (20 * 1000)	/* how often a measurement is looked at */
+#define MEASURE_POLL_USECS (20 * 1000)	/* how often a hold is looked at again */
 #define MAX_CONCURRENCY 256		/* openrouter.max_concurrency's maximum */
 
 typedef struct LimiterEntry
@@ -93,6 +100,7 @@ typedef struct LimiterEntry
 typedef struct LimiterShared
 {
 	LWLock	   *lock;
+	int			shared_in_flight;	/* of schedules with max_in_flight_shared */
 	LimiterEntry entries[LIMITER_SLOTS];
 } LimiterShared;
 
@@ -104,10 +112,14 @@ typedef struct LimiterHandle
 	int			requests_per_minute;
 	int64		max_hold_usecs;	/* the schedule's max_retry_wait: no longer
 								 * held back for another session's measurement */
+	int			shared_max_in_flight;	/* 0: the batch's own max_in_flight only */
 } LimiterHandle;
 
 static LimiterShared *shared = NULL;	/* preloaded */
 static LimiterEntry local_entries[LIMITER_SLOTS];	/* otherwise */
+static int	local_shared_in_flight;	/* without the preload: this process's */
+static int	my_shared_in_flight;	/* this process's part of shared_in_flight */
+static bool exit_callback_registered = false;
 
 /* ---------- shared memory ---------- */
 
@@ -152,6 +164,25 @@ unlock_table(void)
 {
 	if (shared != NULL)
 		LWLockRelease(shared->lock);
+}
+
+/* where the count of the shared schedules' attempts is (the lock held) */
+static int *
+shared_in_flight(void)
+{
+	return (shared != NULL) ? &shared->shared_in_flight : &local_shared_in_flight;
+}
+
+/* a process that exits gives back the attempts it still counted */
+static void
+give_back_in_flight(int code, Datum arg)
+{
+	if (my_shared_in_flight == 0)
+		return;
+	lock_table(LW_EXCLUSIVE);
+	*shared_in_flight() = Max(0, *shared_in_flight() - my_shared_in_flight);
+	my_shared_in_flight = 0;
+	unlock_table();
 }
 
 /* ---------- entries ---------- */
@@ -272,6 +303,15 @@ limiter_open(const OrSchedule *schedule)
 	h->role = GetUserId();
 	h->requests_per_minute = schedule->requests_per_minute;
 	h->max_hold_usecs = (int64) schedule->max_retry_wait_ms * 1000;
+	if (schedule->max_in_flight_shared)
+	{
+		h->shared_max_in_flight = schedule->max_in_flight;
+		if (!exit_callback_registered)
+		{
+			before_shmem_exit(give_back_in_flight, (Datum) 0);
+			exit_callback_registered = true;
+		}
+	}
 	return h;
 }
 
@@ -295,6 +335,12 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 		*wake = now + MEASURE_POLL_USECS;	/* answers of other sessions to come */
 	else if (e->concurrency > 0 && in_flight >= e->concurrency)
 		verdict = OR_PACE_WAIT; /* until one of the batch finishes */
+	else if (h->shared_max_in_flight > 0 && *shared_in_flight() >= h->shared_max_in_flight)
+	{
+		verdict = OR_PACE_WAIT; /* until one of this batch or another finishes */
+		if (in_flight == 0)
+			*wake = now + MEASURE_POLL_USECS;
+	}
 	else if (gate > now)
 	{
 		*wake = gate;
@@ -315,6 +361,11 @@ limiter_admit(void *handle, int in_flight, TimestampTz *wake)
 		e->outstanding++;
 		e->role = h->role;
 		e->requests_per_minute = h->requests_per_minute;
+		if (h->shared_max_in_flight > 0)
+		{
+			(*shared_in_flight())++;
+			my_shared_in_flight++;
+		}
 		verdict = OR_PACE_START;
 	}
 	e->last_used = now;
@@ -333,6 +384,11 @@ limiter_outcome(void *handle, OrPaceOutcome outcome, bool named,
 
 	roll_seconds(e, now);
 	e->outstanding = Max(0, e->outstanding - 1);
+	if (h->shared_max_in_flight > 0 && my_shared_in_flight > 0)
+	{
+		*shared_in_flight() = Max(0, *shared_in_flight() - 1);
+		my_shared_in_flight--;
+	}
 	if (outcome == OR_PACE_SUCCESS)
 	{
 		e->ok_this_second++;

@@ -141,6 +141,9 @@ typedef struct OrSchedule
 {
 	int			max_in_flight;	/* requests in flight at once (>= 1) */
 	int			requests_per_minute;	/* for the pacer: spacing of starts; 0: none */
+	bool		max_in_flight_shared;	/* for the pacer: max_in_flight bounds the
+										 * attempts of every schedule sharing it,
+										 * server-wide (the background workers) */
 	int			max_retries;	/* further attempts after the first */
 	int			max_retry_wait_ms;	/* longest wait before a retry */
 	int			timeout_ms;		/* one attempt */

@@ -13,6 +13,8 @@
  */
 #include "openrouter.h"
 
+#include "miscadmin.h"
+
 #include "budget.h"
 #include "ledger.h"
 #include "limiter.h"
@@ -36,6 +38,8 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 	schedule->proxy = or_proxy;
 	/* pacing per key: server-wide when preloaded, else this session's */
 	schedule->pacer = &or_limiter_pacer;
+	/* the background workers of every database share one max_concurrency */
+	schedule->max_in_flight_shared = IsBackgroundWorker;
 }
 
 /* what a finished request cost, into the usage ledger (ledger.c) */

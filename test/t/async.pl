@@ -3,7 +3,7 @@
 # commit, as the table's owner, many requests in flight, exactly once per
 # input change; pending work survives restarts and crashes; drops while in
 # flight leave nothing behind; failures, pause/resume, chains, the view and
-# the server log.
+# the server log; max_concurrency shared by the workers of every database.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -72,6 +72,33 @@ ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_asy
 my $stats = standin_stats($node);
 ok($stats->{max_in_flight} >= 30, "with up to max_concurrency requests in flight ($stats->{max_in_flight})");
 is($stats->{requests} - $before - 1, 100, 'each cell once');
+
+# ---- openrouter.max_concurrency is one limit for the workers of every database
+$node->safe_psql('postgres', 'CREATE DATABASE other');
+$node->safe_psql('other', q{
+	CREATE EXTENSION openrouter; SELECT openrouter_configure_client('sk-or-v1-tap-test-key');});
+for my $db ('postgres', 'other')
+{
+	$node->safe_psql($db, q{
+		CREATE TABLE shared_limit (id int PRIMARY KEY, prompt text);
+		SELECT openrouter_add_computed_column('shared_limit', 'r',
+		  $$openrouter_chat(openrouter_messages(prompt), 'standin/latency=700;echo')$$, mode => 'async');
+		SELECT openrouter_pause('shared_limit', 'r');
+		INSERT INTO shared_limit SELECT i, 'limit ' || i FROM generate_series(1, 48) i;});
+}
+sql(q{ALTER SYSTEM SET openrouter.max_concurrency = 12; SELECT pg_reload_conf()});
+sleep 1;	# the workers read the new value at their next loop
+sql(q{SELECT openrouter_chat('[{"role":"user","content":"x"}]', 'standin/stats_reset')});
+$node->safe_psql($_, q{SELECT openrouter_resume('shared_limit', 'r')}) for ('postgres', 'other');
+ok($node->poll_query_until($_, q{SELECT count(*) = 0 FROM openrouter_async_queue}), "the worker of database $_ computed its cells")
+	for ('postgres', 'other');
+$stats = standin_stats($node);
+cmp_ok($stats->{max_in_flight}, '<=', 12,
+	"two databases' workers together kept at most max_concurrency = 12 requests in flight ($stats->{max_in_flight})");
+cmp_ok($stats->{max_in_flight}, '>=', 10, '... and used them');
+sql(q{ALTER SYSTEM RESET openrouter.max_concurrency; SELECT pg_reload_conf()});
+$node->safe_psql('other', 'DROP EXTENSION openrouter CASCADE');
+sql(q{SELECT openrouter_drop_computed_column('shared_limit', 'r'); DROP TABLE shared_limit});
 
 # ---- an UPDATE of an input queues the cell again; of another column, not
 $before = requests();
