@@ -1,6 +1,6 @@
 # One pacing per API key for the whole server (limiter.c), shown by the
 # stand-in's own counts and request log:
-#   - two sessions sending at once with one key to a server that allows
+#   - four sessions sending at once with one key to a server that allows
 #     R requests a second (429 beyond, naming no wait): every request is
 #     answered and at most 5% of the attempts got a 429;
 #   - a 429 that names its wait, seen by one session, holds back every other
@@ -66,7 +66,7 @@ sub log_since
 
 my $hi = q{'[{"role": "user", "content": "hi"}]'};
 
-# --- two sessions, one key, a server allowing 40 requests a second
+# --- four sessions, one key, a server allowing 40 requests a second
 my $rate_key = "share-$run";
 my $batch = qq{SET openrouter.max_concurrency = 4;
 	SET openrouter.max_retries = 20;
@@ -74,10 +74,10 @@ my $batch = qq{SET openrouter.max_concurrency = 4;
 	SELECT count(*) FILTER (WHERE r ? 'choices') FROM openrouter_chat_batch(array(
 	  SELECT jsonb_build_object('messages', jsonb_build_array(jsonb_build_object('role', 'user', 'content', 'q' || i)),
 	                            'model', 'standin/ratelimit=40;latency=20;key=$rate_key')
-	  FROM generate_series(1, 200) AS i), on_error => 'ignore') AS r};
-my @sessions = map { start_session($node, 'alice', $batch) } 1 .. 2;
+	  FROM generate_series(1, 100) AS i), on_error => 'ignore') AS r};
+my @sessions = map { start_session($node, 'alice', $batch) } 1 .. 4;
 my @answered = map { finish_session($_) } @sessions;
-is("@answered", '200 200', 'both sessions got every answer');
+is("@answered", '100 100 100 100', 'every session got every answer');
 my $counts = $node->safe_psql('postgres',
 	qq{SELECT openrouter_chat($hi, 'standin/ratelimit_stats;key=$rate_key')->'choices'->0->'message'->>'content'},
 	extra_params => [ '-U', 'bob' ]);
