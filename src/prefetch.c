@@ -18,6 +18,12 @@
  * NULL that collect mode returns.  A planner hook marks such plans (a
  * PlanInvalItem of its own), and after the collect pass only the marked
  * plans are invalidated: the rest of the backend's plan cache stays.
+ *
+ * A caller that evaluates row by row (computed.c) says which row the calls
+ * it evaluates next are for (or_prefetch_set_row); each collected request
+ * remembers its row, and while the collected requests are sent, the row of
+ * the one whose failure is being raised is known (or_prefetch_failed_row),
+ * for the error's CONTEXT.
  */
 #include "openrouter.h"
 
@@ -41,6 +47,7 @@ typedef struct Collected
 	OrRequestKey key;			/* hash key: must be first */
 	OrClientIdentity client;	/* who would pay for it */
 	OrExchange *exchange;
+	int			row;			/* the caller's row it is for (-1: none) */
 } Collected;
 
 static bool collecting = false;
@@ -49,6 +56,8 @@ static HTAB *collected_by_key = NULL;
 static List *collected = NIL;	/* Collected *, in order */
 static uint64 collect_calls = 0;	/* calls made in collect mode, ever */
 static bool plans_marked = false;	/* this pass marked a plan */
+static int	collect_row = -1;	/* the row the calls evaluated now are for */
+static bool sending = false;	/* or_prefetch_send() is sending */
 static planner_hook_type previous_planner_hook = NULL;
 
 /* the hash value of the PlanInvalItem that marks plans made while collecting */
@@ -120,11 +129,17 @@ or_prefetch_collect(const OrHttpRequest *request, const OrClientIdentity *client
 	entry = hash_search(collected_by_key, key, HASH_ENTER, &found);
 	if (found)
 	{
-		if (abort_on_failure && entry->exchange != NULL)
+		/* the same request for a row that aborts on its failure: that row's now */
+		if (abort_on_failure && entry->exchange != NULL &&
+			!entry->exchange->abort_on_failure)
+		{
 			entry->exchange->abort_on_failure = true;
+			entry->row = collect_row;
+		}
 		return;
 	}
 	entry->exchange = NULL;
+	entry->row = collect_row;
 	/* answered earlier in this transaction: nothing to send, keep the answer */
 	if (or_cache_pin(key))
 		return;
@@ -168,7 +183,15 @@ or_prefetch_start(MemoryContext parent)
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	collected = NIL;
 	plans_marked = false;
+	collect_row = -1;
 	collecting = true;
+}
+
+/* the row (a number of the caller's, -1: none) that the calls evaluated from now on are for */
+void
+or_prefetch_set_row(int row)
+{
+	collect_row = row;
 }
 
 /* leave collect mode (also on error); plans that folded a call are replanned */
@@ -176,6 +199,7 @@ void
 or_prefetch_stop(void)
 {
 	collecting = false;
+	collect_row = -1;
 	if (plans_marked)
 		CallSyscacheCallbacks(PROCOID, marked_plan_hash());
 	plans_marked = false;
@@ -223,7 +247,16 @@ or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned)
 	}
 
 	/* (answers from the response cache are not sent) */
-	count = or_send(batch, count, or_max_concurrency);
+	sending = true;
+	PG_TRY();
+	{
+		count = or_send(batch, count, or_max_concurrency);
+	}
+	PG_FINALLY();
+	{
+		sending = false;
+	}
+	PG_END_TRY();
 
 	foreach(lc, collected)
 	{
@@ -236,6 +269,29 @@ or_prefetch_send(bool raise_failures, OrRequestKey **pinned, int *npinned)
 	collected_by_key = NULL;
 	collected = NIL;
 	return count;
+}
+
+/*
+ * While or_prefetch_send() raises the failure of a request that aborts on
+ * failure (an error context callback asks, before the error leaves): the row
+ * that request was collected for, or -1.  The first such failure is raised at
+ * once, so it is the one request that failed and aborts.
+ */
+int
+or_prefetch_failed_row(void)
+{
+	ListCell   *lc;
+
+	if (!sending)
+		return -1;
+	foreach(lc, collected)
+	{
+		Collected  *entry = lfirst(lc);
+
+		if (entry->exchange->failure != NULL && entry->exchange->abort_on_failure)
+			return entry->row;
+	}
+	return -1;
 }
 
 /* run the query in collect mode */
