@@ -26,6 +26,14 @@
  * - User names never meet internal ones: tables are named schema-qualified,
  *   columns quoted, keys kept as lists of columns, and the trigger reads its
  *   transition tables under names only its own query sees.
+ * - An error while cells are computed names, in its CONTEXT, the row whose
+ *   expression raised it or whose request failed, by its primary key as
+ *   PostgreSQL names rows ("for the row with (id)=(7)", each value cut to
+ *   KEY_VALUE_CAP bytes), if the current user may read the key; else how far
+ *   the computation got.  For that the expression is evaluated row by row
+ *   (by the executor, so that no internal statement shows as context), and
+ *   each request collected remembers its row (prefetch.c); the answers are
+ *   still written by one UPDATE per chunk.
  * - An asynchronous column (mode 'async') is not computed by the trigger:
  *   the rows' keys go into the queue openrouter_async_queue (written as the
  *   extension's owner from keys read as the caller; a new version each time
@@ -39,7 +47,9 @@
 #include "as_owner.h"
 #include "computed.h"
 #include "definition_cache.h"
+#include "prefetch.h"
 #include "progress.h"
+#include "request_cache.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -56,10 +66,13 @@
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
+#include "executor/tstoreReceiver.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "nodes/nodeFuncs.h"
+#include "nodes/params.h"
 #include "parser/analyze.h"
 #include "parser/parse_coerce.h"
 #include "parser/parser.h"
@@ -72,6 +85,7 @@
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/queryenvironment.h"
 #include "utils/rel.h"
 #include "utils/ruleutils.h"
@@ -92,9 +106,6 @@ PG_FUNCTION_INFO_V1(openrouter_alter_computed_column);
 PG_FUNCTION_INFO_V1(openrouter_pause);
 PG_FUNCTION_INFO_V1(openrouter_resume);
 
-/* prefetch.c's SQL entry point, called directly */
-extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
-
 #define DEFINITIONS_TABLE "openrouter_computed_column"
 #define TRIGGER_FUNCTION "openrouter_computed_column_trigger"
 /* the search_path under which expressions are deparsed: everything else is qualified */
@@ -105,6 +116,10 @@ extern Datum openrouter_prefetch(PG_FUNCTION_ARGS);
  * break it.
  */
 #define ROW_ALIAS "openrouter_row"
+/* the values a chunk computed (ctid, value), as its UPDATE reads them */
+#define ANSWERS "openrouter$answers"
+/* at most this many bytes of each key value name a row in an error (PostgreSQL's own cut) */
+#define KEY_VALUE_CAP 64
 /* names of the transition tables in the trigger's own query */
 #define NEW_ROWS "openrouter$new"
 /* the queue of asynchronous columns, and its versions */
@@ -637,6 +652,96 @@ openrouter_computed_column_bind(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }
 
+/* ---------- primary keys ---------- */
+
+/* The primary key: its columns (quoted) and their equality operators. */
+typedef struct TableKey
+{
+	int			ncolumns;
+	AttrNumber *attnums;
+	char	  **columns;		/* quoted */
+	Oid		   *types;
+	char	  **equal;			/* "OPERATOR(schema.=)" */
+	char	  **less;			/* "OPERATOR(schema.<)" */
+	char	  **greater_equal;	/* "OPERATOR(schema.>=)" */
+	char	  **greater;		/* "OPERATOR(schema.>)" */
+} TableKey;
+
+static char *
+operator_sql(Oid opfamily, Oid type, int16 strategy)
+{
+	Oid			op = get_opfamily_member(opfamily, type, type, strategy);
+	HeapTuple	tuple;
+	Form_pg_operator form;
+	char	   *result;
+
+	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(op));
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "no operator of strategy %d for type %u in family %u", strategy, type, opfamily);
+	form = (Form_pg_operator) GETSTRUCT(tuple);
+	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
+					  NameStr(form->oprname));
+	ReleaseSysCache(tuple);
+	return result;
+}
+
+/*
+ * The table's primary key into *key; false when it has none (dropped after
+ * the computed column was added).
+ */
+static bool
+primary_key_if_any(Oid relid, TableKey *key)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
+	Relation	index;
+
+	if (!OidIsValid(index_oid))
+	{
+		table_close(rel, AccessShareLock);
+		return false;
+	}
+	index = index_open(index_oid, AccessShareLock);
+	key->ncolumns = index->rd_index->indnkeyatts;
+	key->attnums = palloc(sizeof(AttrNumber) * key->ncolumns);
+	key->columns = palloc(sizeof(char *) * key->ncolumns);
+	key->types = palloc(sizeof(Oid) * key->ncolumns);
+	key->equal = palloc(sizeof(char *) * key->ncolumns);
+	key->less = palloc(sizeof(char *) * key->ncolumns);
+	key->greater_equal = palloc(sizeof(char *) * key->ncolumns);
+	key->greater = palloc(sizeof(char *) * key->ncolumns);
+	for (int i = 0; i < key->ncolumns; i++)
+	{
+		Oid			family = index->rd_opfamily[i];
+		Oid			type = index->rd_opcintype[i];
+
+		key->attnums[i] = index->rd_index->indkey.values[i];
+		key->columns[i] = pstrdup(quote_identifier(get_attname(relid, key->attnums[i], false)));
+		key->types[i] = get_atttype(relid, key->attnums[i]);
+		key->equal[i] = operator_sql(family, type, BTEqualStrategyNumber);
+		key->less[i] = operator_sql(family, type, BTLessStrategyNumber);
+		key->greater_equal[i] = operator_sql(family, type, BTGreaterEqualStrategyNumber);
+		key->greater[i] = operator_sql(family, type, BTGreaterStrategyNumber);
+	}
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return true;
+}
+
+static TableKey
+primary_key(Oid relid)
+{
+	TableKey	key;
+
+	if (!primary_key_if_any(relid, &key))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("table %s has no primary key", table_for_message(relid)),
+				 errdetail("Computed columns find the rows an INSERT or UPDATE touched by their primary key."),
+				 errhint("Add one, e.g. ALTER TABLE ... ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.")));
+	return key;
+}
+
 /* ---------- computing cells ---------- */
 
 static Datum
@@ -648,21 +753,6 @@ tid_array(const ItemPointerData *ctids, int n)
 		elems[i] = PointerGetDatum(&ctids[i]);
 	return PointerGetDatum(construct_array(elems, n, TIDOID, sizeof(ItemPointerData),
 										   false, TYPALIGN_SHORT));
-}
-
-static char *
-tid_array_literal(const ItemPointerData *ctids, int n)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < n; i++)
-		appendStringInfo(&buf, "%s\"(%u,%u)\"", i > 0 ? "," : "",
-						 ItemPointerGetBlockNumberNoCheck(&ctids[i]),
-						 (unsigned) ItemPointerGetOffsetNumberNoCheck(&ctids[i]));
-	appendStringInfoChar(&buf, '}');
-	return quote_literal_cstr(buf.data);
 }
 
 /* the SQL condition of a failed (or empty) cell */
@@ -693,19 +783,282 @@ spi_ctids(MemoryContext context, int *n)
 	return ctids;
 }
 
-/* One chunk: lock, prefetch every request at once, write. */
+/*
+ * What an error says while cells are computed (its CONTEXT line): the row
+ * whose expression was being evaluated, or whose request failed, by its
+ * primary key as PostgreSQL names rows in its own messages
+ * ("computing column r of table e for the row with (id)=(7)"); otherwise
+ * how far the computation got ("computing e.r: 0 of 2 rows done").
+ */
+typedef struct ComputeErrorContext
+{
+	const char *table;			/* as the caller sees it */
+	const char *column;			/* quoted */
+	OrProgress *progress;
+	char	   *key_columns;	/* "(id)", "(a, b)"; NULL: the key is not shown */
+	char	  **keys;			/* the chunk's rows' key values ("7", "1, x"), or NULL */
+	int			nkeys;
+	int			row;			/* the row of the chunk being evaluated, or -1 */
+} ComputeErrorContext;
+
+static void
+compute_error_context(void *arg)
+{
+	ComputeErrorContext *context = (ComputeErrorContext *) arg;
+	int			row = context->row >= 0 ? context->row : or_prefetch_failed_row();
+
+	if (context->keys != NULL && row >= 0 && row < context->nkeys)
+		errcontext("computing column %s of table %s for the row with %s=(%s)",
+				   context->column, context->table, context->key_columns, context->keys[row]);
+	else
+		or_progress_error_context(context->progress);
+}
+
+/*
+ * "(id)", "(a, b)": the key's columns as errors name them, or NULL when the
+ * current user may not see their values.  As PostgreSQL decides for a key in
+ * a unique violation's DETAIL: SELECT on the table or on every key column.
+ * (The rows computed are the ones the user's own queries found and locked,
+ * under its row security: their keys are the user's to see.)
+ */
+static char *
+key_columns_shown(Oid relid, TableKey *key)
+{
+	Oid			user = GetUserId();
+	StringInfoData buf;
+
+	if (!primary_key_if_any(relid, key))
+		return NULL;
+	if (pg_class_aclcheck(relid, user, ACL_SELECT) != ACLCHECK_OK)
+		for (int i = 0; i < key->ncolumns; i++)
+			if (pg_attribute_aclcheck(relid, key->attnums[i], user, ACL_SELECT) != ACLCHECK_OK)
+				return NULL;
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '(');
+	for (int i = 0; i < key->ncolumns; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", key->columns[i]);
+	appendStringInfoChar(&buf, ')');
+	return buf.data;
+}
+
+/*
+ * "1, x": a row's key values (the SPI result's columns first .. first + n - 1)
+ * in their types' output, each cut to KEY_VALUE_CAP bytes of whole characters
+ * with "..." (as PostgreSQL cuts a failing row's values).
+ */
+static char *
+key_values(HeapTuple tuple, TupleDesc desc, int first, int n)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *value = SPI_getvalue(tuple, desc, first + i);
+
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		if (value == NULL)
+			appendStringInfoString(&buf, "null");
+		else if (strlen(value) > KEY_VALUE_CAP)
+		{
+			appendBinaryStringInfo(&buf, value,
+								   pg_mbcliplen(value, (int) strlen(value), KEY_VALUE_CAP));
+			appendStringInfoString(&buf, "...");
+		}
+		else
+			appendStringInfoString(&buf, value);
+		if (value != NULL)
+			pfree(value);
+	}
+	return buf.data;
+}
+
+/*
+ * A query over one row of a chunk (its ctid: $1), for each row in turn:
+ * planned and started once, then run again for the next row (rewound, with
+ * the next ctid), so that the calls in it keep what they resolve once per
+ * statement (the client, the arguments' layout).  Run by the executor
+ * directly, not through SPI: an error of a row's expression carries no
+ * internal statement as its context, only the row (compute_error_context).
+ */
+typedef struct RowQuery
+{
+	SPIPlanPtr	plan;
+	CachedPlan *cached;
+	QueryDesc  *query;
+	ItemPointerData ctid;		/* the value of $1 */
+	bool		ran;			/* rewind before the next row */
+} RowQuery;
+
+/* plan and start the query (under the active snapshot), its rows to dest */
+static void
+row_query_start(RowQuery *rq, const char *sql, DestReceiver *dest)
+{
+	Oid			types[1] = {TIDOID};
+	ParamListInfo params = makeParamList(1);
+
+	rq->plan = SPI_prepare_cursor(sql, 1, types, CURSOR_OPT_GENERIC_PLAN);
+	if (rq->plan == NULL)
+		elog(ERROR, "SPI_prepare_cursor failed: %s", SPI_result_code_string(SPI_result));
+	rq->cached = SPI_plan_get_cached_plan(rq->plan);
+	if (rq->cached == NULL || list_length(rq->cached->stmt_list) != 1)
+		elog(ERROR, "a computed column's query has no plan of one statement");
+	params->params[0].ptype = TIDOID;
+	params->params[0].pflags = PARAM_FLAG_CONST;
+	params->params[0].isnull = false;
+	params->params[0].value = PointerGetDatum(&rq->ctid);
+	rq->query = CreateQueryDesc(linitial_node(PlannedStmt, rq->cached->stmt_list), sql,
+								GetActiveSnapshot(), InvalidSnapshot, dest, params, NULL, 0);
+	ExecutorStart(rq->query, 0);
+	rq->ran = false;
+}
+
+/*
+ * Run the query for one row of the chunk (number row: what an error
+ * meanwhile names, and what the requests it collects are for).
+ */
+static void
+row_query_run(RowQuery *rq, const ItemPointerData *ctid, int row,
+			  ComputeErrorContext *context)
+{
+	rq->ctid = *ctid;
+	if (rq->ran)
+		ExecutorRewind(rq->query);	/* (the scan reads $1 again) */
+	context->row = row;
+	or_prefetch_set_row(row);
+	ExecutorRun(rq->query, ForwardScanDirection, 1, false);
+	or_prefetch_set_row(-1);
+	context->row = -1;
+	rq->ran = true;
+}
+
+static void
+row_query_end(RowQuery *rq)
+{
+	ExecutorFinish(rq->query);
+	ExecutorEnd(rq->query);
+	FreeQueryDesc(rq->query);
+	ReleaseCachedPlan(rq->cached, NULL);	/* (an unsaved plan: no owner) */
+	SPI_freeplan(rq->plan);
+}
+
+/*
+ * Evaluate the expression for each locked row in collect mode, and send the
+ * requests collected all together: the first failure that aborts is raised
+ * at once (nothing is paid after it), and names the row it was collected
+ * for.  Under a snapshot that sees this transaction's rows.  The previous
+ * collection's answers may now be evicted; this one's are kept (pinned) for
+ * the second pass.
+ */
+static void
+collect_requests(const OrComputedColumn *cc, const char *table,
+				 ComputeErrorContext *context, const ItemPointerData *locked, int nlocked)
+{
+	CommandCounterIncrement();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	or_prefetch_start(CurrentMemoryContext);
+	or_cache_unpin_all();
+	PG_TRY();
+	{
+		RowQuery	rq;
+
+		/* (planned while collecting: a call folded into the plan is no row's) */
+		row_query_start(&rq, psprintf("SELECT (%s) FROM ONLY %s AS " ROW_ALIAS
+									  " WHERE ctid OPERATOR(pg_catalog.=) $1",
+									  cc->expression, table), None_Receiver);
+		for (int i = 0; i < nlocked; i++)
+			row_query_run(&rq, &locked[i], i, context);
+		row_query_end(&rq);
+	}
+	PG_FINALLY();
+	{
+		or_prefetch_stop();
+	}
+	PG_END_TRY();
+	PopActiveSnapshot();
+	(void) or_prefetch_send(true, NULL, NULL);
+}
+
+/*
+ * Write the values computed (answers: ctid, value) in one UPDATE joining the
+ * rows to their values, which the trigger recognises as the extension's own.
+ * Returns how many rows it wrote (their new ctids into written).
+ */
 static int
-compute_chunk(const OrComputedColumn *cc, const char *table,
-			  const ItemPointerData *ctids, int n, ItemPointerData *written,
-			  OrComputeCounts *counts)
+write_answers(const OrComputedColumn *cc, const char *table, Tuplestorestate *answers,
+			  TupleDesc desc, const ItemPointerData *locked, int nlocked,
+			  ItemPointerData *written, OrComputeCounts *counts)
+{
+	Oid			types[1] = {TIDARRAYOID};
+	Datum		values[1];
+	EphemeralNamedRelation enr = palloc(sizeof(EphemeralNamedRelationData));
+	Oid			saved_writing = writing_relid;
+	int			nwritten = 0;
+
+	enr->md.name = ANSWERS;
+	enr->md.reliddesc = InvalidOid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(answers);
+	enr->reldata = answers;
+	if (SPI_register_relation(enr) < 0)
+		elog(ERROR, "could not register the computed values");
+	values[0] = tid_array(locked, nlocked);
+	writing_relid = cc->relid;
+	PG_TRY();
+	{
+		run_sql(psprintf("UPDATE ONLY %s AS " ROW_ALIAS " SET %s = " ANSWERS ".value"
+						 " FROM " ANSWERS " WHERE " ROW_ALIAS ".ctid OPERATOR(pg_catalog.=) ANY ($1)"
+						 " AND " ROW_ALIAS ".ctid OPERATOR(pg_catalog.=) " ANSWERS ".ctid"
+						 " RETURNING " ROW_ALIAS ".ctid, %s", table, quote_identifier(cc->column),
+						 failed_condition(cc->relid, cc->column, ROW_ALIAS ".")),
+				1, types, values, NULL);
+	}
+	PG_FINALLY();
+	{
+		writing_relid = saved_writing;
+	}
+	PG_END_TRY();
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		written[nwritten++] = *(ItemPointer) DatumGetPointer(
+			SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+			counts->failed++;
+	}
+	counts->computed += SPI_processed;
+	SPI_freetuptable(SPI_tuptable);
+	if (SPI_unregister_relation(ANSWERS) < 0)
+		elog(ERROR, "could not unregister the computed values");
+	return nwritten;
+}
+
+/*
+ * One chunk: lock the rows (reading their keys, for errors); collect every
+ * row's requests and send them at once; evaluate the expression again for
+ * each row, now with the answers; write the values in one UPDATE.  The
+ * expression is evaluated row by row, so that an error names its row; the
+ * UPDATE is one statement, so that the table's statement triggers fire once
+ * per chunk.
+ */
+static int
+compute_chunk(const OrComputedColumn *cc, const char *table, const TableKey *key,
+			  ComputeErrorContext *context, const ItemPointerData *ctids, int n,
+			  ItemPointerData *written, OrComputeCounts *counts)
 {
 	Oid			types[1] = {TIDARRAYOID};
 	Datum		values[1];
 	ItemPointerData *locked;
 	int			nlocked;
-	Oid			saved_writing = writing_relid;
-	volatile int nwritten = 0;
-	char	   *prefetch;
+	int			nwritten;
+	StringInfoData key_list;
+	RowQuery	rq;
+	Tuplestorestate *answers;
+	DestReceiver *dest;
+	TupleDesc	desc;
 
 	values[0] = tid_array(ctids, n);
 	/*
@@ -714,50 +1067,48 @@ compute_chunk(const OrComputedColumn *cc, const char *table,
 	 * that version has a ctid not asked for, and is left out too (whoever
 	 * updated it computed it).
 	 */
-	run_sql(psprintf("SELECT l.ctid FROM (SELECT ctid FROM ONLY %s"
+	initStringInfo(&key_list);
+	if (context->key_columns != NULL)
+		for (int i = 0; i < key->ncolumns; i++)
+			appendStringInfo(&key_list, ", %s", key->columns[i]);
+	run_sql(psprintf("SELECT l.* FROM (SELECT ctid%s FROM ONLY %s"
 					 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1) FOR NO KEY UPDATE SKIP LOCKED) l"
-					 " WHERE l.ctid OPERATOR(pg_catalog.=) ANY ($1)", table),
+					 " WHERE l.ctid OPERATOR(pg_catalog.=) ANY ($1)", key_list.data, table),
 			1, types, values, NULL);
 	locked = spi_ctids(CurrentMemoryContext, &nlocked);
+	if (context->key_columns != NULL && nlocked > 0)
+	{
+		context->keys = palloc(sizeof(char *) * nlocked);
+		for (int i = 0; i < nlocked; i++)
+			context->keys[i] = key_values(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+										  2, key->ncolumns);
+		context->nkeys = nlocked;
+	}
 	SPI_freetuptable(SPI_tuptable);
 	if (nlocked == 0)
 		return 0;
 
-	prefetch = psprintf("SELECT (%s) FROM ONLY %s AS " ROW_ALIAS
-						" WHERE ctid OPERATOR(pg_catalog.=) ANY (%s::pg_catalog.tid[])",
-						cc->expression, table, tid_array_literal(locked, nlocked));
-	/* prefetch reads under the active snapshot: one that sees this transaction's rows */
+	collect_requests(cc, table, context, locked, nlocked);
+
+	/* the values, row by row (the answers come from the request cache) */
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	(void) DirectFunctionCall1(openrouter_prefetch, CStringGetTextDatum(prefetch));
+	answers = tuplestore_begin_heap(false, false, work_mem);
+	dest = CreateDestReceiver(DestTuplestore);
+	SetTuplestoreDestReceiverParams(dest, answers, CurrentMemoryContext, false, NULL, NULL);
+	row_query_start(&rq, psprintf("SELECT ctid, (%s) AS value FROM ONLY %s AS " ROW_ALIAS
+								  " WHERE ctid OPERATOR(pg_catalog.=) $1",
+								  cc->expression, table), dest);
+	for (int i = 0; i < nlocked; i++)
+		row_query_run(&rq, &locked[i], i, context);
+	desc = CreateTupleDescCopy(rq.query->tupDesc);
+	row_query_end(&rq);
+	dest->rDestroy(dest);
 	PopActiveSnapshot();
 
-	values[0] = tid_array(locked, nlocked);
-	writing_relid = cc->relid;
-	PG_TRY();
-	{
-		bool		isnull;
-
-		run_sql(psprintf("UPDATE ONLY %s AS " ROW_ALIAS " SET %s = (%s)"
-						 " WHERE ctid OPERATOR(pg_catalog.=) ANY ($1)"
-						 " RETURNING ctid, %s", table, quote_identifier(cc->column),
-						 cc->expression, failed_condition(cc->relid, cc->column, "")),
-				1, types, values, NULL);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			written[nwritten++] = *(ItemPointer) DatumGetPointer(
-				SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
-				counts->failed++;
-		}
-		counts->computed += SPI_processed;
-		SPI_freetuptable(SPI_tuptable);
-	}
-	PG_FINALLY();
-	{
-		writing_relid = saved_writing;
-	}
-	PG_END_TRY();
+	nwritten = tuplestore_tuple_count(answers) > 0
+		? write_answers(cc, table, answers, desc, locked, nlocked, written, counts) : 0;
+	tuplestore_end(answers);
 	return nwritten;
 }
 
@@ -771,19 +1122,27 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	OrBudgetColumn previous_column;
 	int			nestlevel;
 	char	   *table = qualified_table(cc->relid);
+	TableKey	key = {0};
 	OrProgress	progress;
+	ComputeErrorContext context_state;
 	ErrorContextCallback context;
 
 	*nwritten = 0;
 	if (nctids == 0)
 		return written;
+	memset(&context_state, 0, sizeof(context_state));
+	context_state.table = table_for_message(cc->relid);
+	context_state.column = quote_identifier(cc->column);
+	context_state.progress = &progress;
+	context_state.key_columns = key_columns_shown(cc->relid, &key);
+	context_state.row = -1;
 	nestlevel = pin_search_path(cc->search_path);
 	previous_on_error = or_swap_context_on_error((int) cc->on_error);
-	or_progress_start(&progress, psprintf("computing %s.%s", table_for_message(cc->relid),
-										  quote_identifier(cc->column)),
+	or_progress_start(&progress, psprintf("computing %s.%s", context_state.table,
+										  context_state.column),
 					  "rows", nctids, false);
-	context.callback = or_progress_error_context;
-	context.arg = &progress;
+	context.callback = compute_error_context;
+	context.arg = &context_state;
 	context.previous = error_context_stack;
 	error_context_stack = &context;
 	previous_column = or_budget_swap_column(cc->relid, cc->column);
@@ -791,9 +1150,9 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	{
 		/*
 		 * One SPI connection per chunk: what a chunk allocates (its requests,
-		 * their answers, the statements' texts) goes into the connection's
-		 * memory (SPI returns to it after every call) and is freed with it,
-		 * so memory stays flat however many rows there are.
+		 * their answers, the rows' keys, the statements' texts) goes into the
+		 * connection's memory (SPI returns to it after every call) and is
+		 * freed with it, so memory stays flat however many rows there are.
 		 */
 		for (int start = 0; start < nctids; start += chunk)
 		{
@@ -801,9 +1160,12 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 
 			if (SPI_connect() != SPI_OK_CONNECT)
 				elog(ERROR, "SPI_connect failed");
-			*nwritten += compute_chunk(cc, table, ctids + start,
+			*nwritten += compute_chunk(cc, table, &key, &context_state, ctids + start,
 									   Min(chunk, nctids - start), written + *nwritten,
 									   counts);
+			/* (the keys go with the connection's memory) */
+			context_state.keys = NULL;
+			context_state.nkeys = 0;
 			SPI_finish();
 			or_progress_add(&progress, counts->computed - before.computed,
 							counts->failed - before.failed);
@@ -876,78 +1238,6 @@ select_ctids(Oid relid, const char *condition, int *n)
 }
 
 /* ---------- the trigger ---------- */
-
-/* The primary key: its columns (quoted) and their equality operators. */
-typedef struct TableKey
-{
-	int			ncolumns;
-	AttrNumber *attnums;
-	char	  **columns;		/* quoted */
-	Oid		   *types;
-	char	  **equal;			/* "OPERATOR(schema.=)" */
-	char	  **less;			/* "OPERATOR(schema.<)" */
-	char	  **greater_equal;	/* "OPERATOR(schema.>=)" */
-	char	  **greater;		/* "OPERATOR(schema.>)" */
-} TableKey;
-
-static char *
-operator_sql(Oid opfamily, Oid type, int16 strategy)
-{
-	Oid			op = get_opfamily_member(opfamily, type, type, strategy);
-	HeapTuple	tuple;
-	Form_pg_operator form;
-	char	   *result;
-
-	tuple = SearchSysCache1(OPEROID, ObjectIdGetDatum(op));
-	if (!HeapTupleIsValid(tuple))
-		elog(ERROR, "no operator of strategy %d for type %u in family %u", strategy, type, opfamily);
-	form = (Form_pg_operator) GETSTRUCT(tuple);
-	result = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(form->oprnamespace)),
-					  NameStr(form->oprname));
-	ReleaseSysCache(tuple);
-	return result;
-}
-
-static TableKey
-primary_key(Oid relid)
-{
-	Relation	rel = table_open(relid, AccessShareLock);
-	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
-	Relation	index;
-	TableKey	key;
-
-	if (!OidIsValid(index_oid))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s has no primary key", table_for_message(relid)),
-				 errdetail("Computed columns find the rows an INSERT or UPDATE touched by their primary key."),
-				 errhint("Add one, e.g. ALTER TABLE ... ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.")));
-	index = index_open(index_oid, AccessShareLock);
-	key.ncolumns = index->rd_index->indnkeyatts;
-	key.attnums = palloc(sizeof(AttrNumber) * key.ncolumns);
-	key.columns = palloc(sizeof(char *) * key.ncolumns);
-	key.types = palloc(sizeof(Oid) * key.ncolumns);
-	key.equal = palloc(sizeof(char *) * key.ncolumns);
-	key.less = palloc(sizeof(char *) * key.ncolumns);
-	key.greater_equal = palloc(sizeof(char *) * key.ncolumns);
-	key.greater = palloc(sizeof(char *) * key.ncolumns);
-	for (int i = 0; i < key.ncolumns; i++)
-	{
-		Oid			family = index->rd_opfamily[i];
-		Oid			type = index->rd_opcintype[i];
-
-		key.attnums[i] = index->rd_index->indkey.values[i];
-		key.columns[i] = pstrdup(quote_identifier(get_attname(relid, key.attnums[i], false)));
-		key.types[i] = get_atttype(relid, key.attnums[i]);
-		key.equal[i] = operator_sql(family, type, BTEqualStrategyNumber);
-		key.less[i] = operator_sql(family, type, BTLessStrategyNumber);
-		key.greater_equal[i] = operator_sql(family, type, BTGreaterEqualStrategyNumber);
-		key.greater[i] = operator_sql(family, type, BTGreaterStrategyNumber);
-	}
-	index_close(index, AccessShareLock);
-	table_close(rel, AccessShareLock);
-	return key;
-}
 
 /* "a.k1 = b.k1 AND a.k2 = b.k2" */
 static char *

@@ -44,7 +44,9 @@ extern void or_progress_finish(OrProgress *progress);
 /*
  * An error context callback (arg: the OrProgress) naming the operation and
  * how far it got, e.g. "computing t.c: 1000 of 1200 rows done"; pushed by
- * the caller around the operation, whether or not it reports.
+ * the caller around the operation, whether or not it reports, or called by
+ * the caller's own callback when it has nothing more precise to say (the
+ * failing row of a computed column: computed.c).
  */
 extern void or_progress_error_context(void *arg);
 

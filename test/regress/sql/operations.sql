@@ -84,8 +84,9 @@ FROM pg_stat_xact_user_tables WHERE relname LIKE 'ops_ff%' ORDER BY n_tup_hot_up
 COMMIT;
 DROP TABLE ops_ff100, ops_ff70, ops_ff40, ops_ff30;
 
--- An error while computing cells names the table, the column and how far the
--- statement got, and nothing of the extension's internals
+-- An error while computing cells names the table, the column and the failing
+-- row's primary key, and nothing of the extension's internals
+-- (computed_errors.sql has every path)
 \set VERBOSITY default
 \set SHOW_CONTEXT always
 CREATE TABLE ops_fail (id int PRIMARY KEY, model text);
