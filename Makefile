@@ -66,7 +66,7 @@ SHLIB_LINK = $(shell pkg-config --libs libcurl 2>/dev/null || echo -lcurl) -lm
 # They need a server with the stand-in configured: run them through
 # test/run-tests.sh, which sets everything up, or see README.md ("make
 # installcheck against your own server"); setup.sql says so when it is not.
-REGRESS = setup arguments lookups chat errors retries on_error responses keys seed batch cache computed tools generated security ledger missing_objects operations concurrent ai_functions concurrent_ai ratelimit cache_durable budget async
+REGRESS = setup arguments lookups chat errors retries on_error responses keys seed batch cache computed computed_errors tools generated security ledger missing_objects operations concurrent ai_functions concurrent_ai ratelimit cache_durable budget async
 REGRESS_OPTS = --inputdir=$(srcdir)/test/regress --load-extension=openrouter
 
 EXTRA_CLEAN = results regression.diffs regression.out tmp_check
