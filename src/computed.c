@@ -949,12 +949,14 @@ row_query_end(RowQuery *rq)
  * at once (nothing is paid after it), and names the row it was collected
  * for.  Under a snapshot that sees this transaction's rows.  The previous
  * collection's answers may now be evicted; this one's are kept (pinned) for
- * the second pass.
+ * the second pass.  Returns the expression's type.
  */
-static void
+static Oid
 collect_requests(const OrComputedColumn *cc, const char *table,
 				 ComputeErrorContext *context, const ItemPointerData *locked, int nlocked)
 {
+	volatile Oid type = InvalidOid;
+
 	CommandCounterIncrement();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	or_prefetch_start(CurrentMemoryContext);
@@ -967,6 +969,7 @@ collect_requests(const OrComputedColumn *cc, const char *table,
 		row_query_start(&rq, psprintf("SELECT (%s) FROM ONLY %s AS " ROW_ALIAS
 									  " WHERE ctid OPERATOR(pg_catalog.=) $1",
 									  cc->expression, table), None_Receiver);
+		type = TupleDescAttr(rq.query->tupDesc, 0)->atttypid;
 		for (int i = 0; i < nlocked; i++)
 			row_query_run(&rq, &locked[i], i, context);
 		row_query_end(&rq);
@@ -978,6 +981,7 @@ collect_requests(const OrComputedColumn *cc, const char *table,
 	PG_END_TRY();
 	PopActiveSnapshot();
 	(void) or_prefetch_send(true, NULL, NULL);
+	return type;
 }
 
 /*
@@ -1056,6 +1060,7 @@ compute_chunk(const OrComputedColumn *cc, const char *table, const TableKey *key
 	int			nwritten;
 	StringInfoData key_list;
 	RowQuery	rq;
+	char	   *value;
 	Tuplestorestate *answers;
 	DestReceiver *dest;
 	TupleDesc	desc;
@@ -1088,7 +1093,25 @@ compute_chunk(const OrComputedColumn *cc, const char *table, const TableKey *key
 	if (nlocked == 0)
 		return 0;
 
-	collect_requests(cc, table, context, locked, nlocked);
+	value = psprintf("(%s)", cc->expression);
+	if (collect_requests(cc, table, context, locked, nlocked) == RECORDOID)
+	{
+		/*
+		 * An anonymous row (ROW(...) for an adopted column of a composite
+		 * type) is cast to the column's type here: the UPDATE gets a value,
+		 * which it cannot cast from record as it could the ROW expression.
+		 */
+		Oid			column_type;
+		int32		column_typmod;
+		Oid			collation;
+
+		get_atttypetypmodcoll(cc->relid, get_attnum(cc->relid, cc->column),
+							  &column_type, &column_typmod, &collation);
+		if (column_type != RECORDOID)
+			value = psprintf("CAST(%s AS %s)", value,
+							 format_type_extended(column_type, column_typmod,
+												  FORMAT_TYPE_FORCE_QUALIFY | FORMAT_TYPE_TYPEMOD_GIVEN));
+	}
 
 	/* the values, row by row (the answers come from the request cache) */
 	CommandCounterIncrement();
@@ -1096,9 +1119,8 @@ compute_chunk(const OrComputedColumn *cc, const char *table, const TableKey *key
 	answers = tuplestore_begin_heap(false, false, work_mem);
 	dest = CreateDestReceiver(DestTuplestore);
 	SetTuplestoreDestReceiverParams(dest, answers, CurrentMemoryContext, false, NULL, NULL);
-	row_query_start(&rq, psprintf("SELECT ctid, (%s) AS value FROM ONLY %s AS " ROW_ALIAS
-								  " WHERE ctid OPERATOR(pg_catalog.=) $1",
-								  cc->expression, table), dest);
+	row_query_start(&rq, psprintf("SELECT ctid, %s AS value FROM ONLY %s AS " ROW_ALIAS
+								  " WHERE ctid OPERATOR(pg_catalog.=) $1", value, table), dest);
 	for (int i = 0; i < nlocked; i++)
 		row_query_run(&rq, &locked[i], i, context);
 	desc = CreateTupleDescCopy(rq.query->tupDesc);

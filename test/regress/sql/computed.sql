@@ -297,6 +297,15 @@ SELECT openrouter_add_computed_column('adopted', 'nothing', $$prompt$$, adopt =>
 SELECT openrouter_add_computed_column('adopted', 'flag', $$prompt$$, adopt => true);
 SELECT openrouter_add_computed_column('adopted', 'prompt', $$upper(prompt)$$, adopt => true);
 DROP TABLE adopted;
+-- an adopted column of a composite type computed from an anonymous row
+CREATE TYPE regress_pair AS (a int, b text);
+CREATE TABLE adopted_rows (id int PRIMARY KEY, p text, c regress_pair);
+INSERT INTO adopted_rows VALUES (1, 'x', NULL);
+SELECT openrouter_add_computed_column('adopted_rows', 'c', $$ROW(id, p)$$, adopt => true) AS filled;
+INSERT INTO adopted_rows VALUES (2, 'y');
+SELECT * FROM adopted_rows ORDER BY id;
+DROP TABLE adopted_rows;
+DROP TYPE regress_pair;
 
 -- only the documented API is callable by PUBLIC: of the functions described as
 -- internal, only the trigger functions (which cannot be called directly)
