@@ -985,6 +985,26 @@ collect_requests(const OrComputedColumn *cc, const char *table,
 }
 
 /*
+ * Make a tuplestore readable by name in this SPI connection's statements:
+ * a trigger's transition table (its rows' type: the table's, relid) or the
+ * values a chunk computed (desc).
+ */
+static void
+register_named_rows(const char *name, Oid relid, TupleDesc desc, Tuplestorestate *rows)
+{
+	EphemeralNamedRelation enr = palloc(sizeof(EphemeralNamedRelationData));
+
+	enr->md.name = (char *) name;
+	enr->md.reliddesc = relid;
+	enr->md.tupdesc = desc;
+	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
+	enr->md.enrtuples = tuplestore_tuple_count(rows);
+	enr->reldata = rows;
+	if (SPI_register_relation(enr) < 0)
+		elog(ERROR, "could not register the rows named %s", name);
+}
+
+/*
  * Write the values computed (answers: ctid, value) in one UPDATE joining the
  * rows to their values, which the trigger recognises as the extension's own.
  * Returns how many rows it wrote (their new ctids into written).
@@ -996,18 +1016,10 @@ write_answers(const OrComputedColumn *cc, const char *table, Tuplestorestate *an
 {
 	Oid			types[1] = {TIDARRAYOID};
 	Datum		values[1];
-	EphemeralNamedRelation enr = palloc(sizeof(EphemeralNamedRelationData));
 	Oid			saved_writing = writing_relid;
-	int			nwritten = 0;
+	int			nwritten;
 
-	enr->md.name = ANSWERS;
-	enr->md.reliddesc = InvalidOid;
-	enr->md.tupdesc = desc;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = tuplestore_tuple_count(answers);
-	enr->reldata = answers;
-	if (SPI_register_relation(enr) < 0)
-		elog(ERROR, "could not register the computed values");
+	register_named_rows(ANSWERS, InvalidOid, desc, answers);
 	values[0] = tid_array(locked, nlocked);
 	writing_relid = cc->relid;
 	PG_TRY();
@@ -1024,6 +1036,7 @@ write_answers(const OrComputedColumn *cc, const char *table, Tuplestorestate *an
 		writing_relid = saved_writing;
 	}
 	PG_END_TRY();
+	nwritten = 0;
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -1481,21 +1494,6 @@ or_enqueue_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctid
 }
 
 static void
-register_transition_table(const char *name, Oid relid, Tuplestorestate *rows)
-{
-	EphemeralNamedRelation enr = palloc(sizeof(EphemeralNamedRelationData));
-
-	enr->md.name = (char *) name;
-	enr->md.reliddesc = relid;
-	enr->md.tupdesc = NULL;
-	enr->md.enrtype = ENR_NAMED_TUPLESTORE;
-	enr->md.enrtuples = tuplestore_tuple_count(rows);
-	enr->reldata = rows;
-	if (SPI_register_relation(enr) < 0)
-		elog(ERROR, "could not register a transition table");
-}
-
-static void
 hand_edit_error(const OrComputedColumn *cc)
 {
 	ereport(ERROR,
@@ -1633,9 +1631,9 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	register_transition_table(NEW_ROWS, relid, trigger->tg_newtable);
+	register_named_rows(NEW_ROWS, relid, NULL, trigger->tg_newtable);
 	if (trigger->tg_oldtable != NULL)
-		register_transition_table(OLD_ROWS, relid, trigger->tg_oldtable);
+		register_named_rows(OLD_ROWS, relid, NULL, trigger->tg_oldtable);
 	/* the first computed column's trigger checks them all, before anything is paid for */
 	if (cc == linitial(columns))
 		refuse_hand_edits(trigger, columns, &key);
