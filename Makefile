@@ -24,6 +24,7 @@ OBJS = \
 	src/prefetch.o \
 	src/concurrent.o \
 	src/definition_cache.o \
+	src/async_queue.o \
 	src/computed.o \
 	src/ai_call.o \
 	src/ai_text.o \

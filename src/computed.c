@@ -45,6 +45,7 @@
  */
 #include "budget.h"
 #include "as_owner.h"
+#include "async_queue.h"
 #include "computed.h"
 #include "definition_cache.h"
 #include "prefetch.h"
@@ -1422,7 +1423,7 @@ wake_worker_at_commit(XactEvent event, void *arg)
  * the extension only: the keys were read by the caller, as the caller.
  */
 static void
-enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys)
+enqueue_keys_sql(Oid ns, const OrComputedColumn *cc, Datum keys)
 {
 	Oid			types[3] = {OIDOID, NAMEOID, TEXTARRAYOID};
 	Datum		values[3];
@@ -1439,6 +1440,25 @@ enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys)
 								   " attempts = 0, not_before = '-infinity'",
 								   quote_literal_cstr(sequence)),
 						  3, types, values);
+}
+
+/*
+ * Queue cells of an asynchronous column (enqueue_keys_sql), and wake the
+ * worker when the transaction commits.  The keys of rows just inserted
+ * mostly have no entry: those go straight into the queue (async_queue.c),
+ * the others through SQL.
+ */
+static void
+enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys, bool inserted)
+{
+	Oid			queue = get_relname_relid(ASYNC_QUEUE, ns);
+	Oid			versions = get_relname_relid(ASYNC_VERSIONS, ns);
+	int			nrest = 1;
+
+	if (inserted && OidIsValid(queue) && OidIsValid(versions))
+		keys = or_async_queue_add_new(queue, versions, cc->relid, cc->column, keys, &nrest);
+	if (nrest > 0)
+		enqueue_keys_sql(ns, cc, keys);
 	if (cc->paused)
 		return;					/* nothing for the worker to do now */
 	if (!wake_callback_registered)
@@ -1489,7 +1509,7 @@ or_enqueue_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctid
 	if (n == 0)
 		return 0;
 	keys = keys_of_ctids(cc->relid, ctids, n, &nkeys);
-	enqueue_keys(ns, cc, keys);
+	enqueue_keys(ns, cc, keys, false);
 	return (uint64) nkeys;
 }
 
@@ -1645,7 +1665,7 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 
 		SPI_finish();
 		if (n > 0)
-			enqueue_keys(ns, cc, keys);
+			enqueue_keys(ns, cc, keys, true);
 		return PointerGetDatum(NULL);
 	}
 
@@ -1691,7 +1711,7 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 		if (n > 0)
 		{
 			array = PointerGetDatum(construct_array(keys, n, TEXTOID, -1, false, TYPALIGN_INT));
-			enqueue_keys(ns, cc, array);
+			enqueue_keys(ns, cc, array, false);
 		}
 		return PointerGetDatum(NULL);
 	}

@@ -82,5 +82,27 @@ RESET ROLE;
 DROP ROLE async_reader;
 SELECT count(*) AS own_entries FROM openrouter_async_queue;
 
+-- the queue entries of inserted rows: one per row, with the table's
+-- defaults; a key queued already (its row deleted and inserted again before
+-- the worker got to it) gets a new version, not a second entry
+CREATE TABLE async_keys (a int, b text, prompt text, PRIMARY KEY (a, b));
+SELECT openrouter_add_computed_column('async_keys', 'r', $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')$$,
+                                      mode => 'async');
+SELECT openrouter_pause('async_keys', 'r');
+INSERT INTO async_keys VALUES (1, 'x', 'one'), (2, 'a "quoted", text', 'two');
+SELECT row_key, attempts, not_before FROM openrouter_async_queue
+WHERE table_oid = 'async_keys'::regclass ORDER BY row_key;
+SELECT version AS first_version FROM openrouter_async_queue
+WHERE table_oid = 'async_keys'::regclass AND row_key = '{1,x}' \gset
+DELETE FROM async_keys WHERE a = 1;
+INSERT INTO async_keys VALUES (1, 'x', 'one again');
+SELECT count(*) AS entries, bool_and(version > :first_version) AS new_version
+FROM openrouter_async_queue WHERE table_oid = 'async_keys'::regclass AND row_key = '{1,x}';
+BEGIN;
+INSERT INTO async_keys VALUES (3, 'y', 'rolled back');
+ROLLBACK;
+SELECT count(*) AS entries FROM openrouter_async_queue WHERE table_oid = 'async_keys'::regclass;
+DROP TABLE async_keys;
+
 DROP TABLE async_demo;
 DROP FUNCTION wait_for_worker(regclass);
