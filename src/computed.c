@@ -1891,6 +1891,7 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
 	}
 	ereport(NOTICE,
 			(errmsg("openrouter_backfill: " UINT64_FORMAT " rows of %s.%s to compute, in chunks of %d",
@@ -1920,16 +1921,18 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 		run_sql(have_last ? next_sql.data : first_sql.data, have_last ? key.ncolumns : 0,
 				key.types, last_key, NULL);
 		restore_settings(nestlevel);
+		/* (SPI returns to its procedure's memory, kept until SPI_finish()) */
+		MemoryContextSwitchTo(chunk_context);
 		if (SPI_processed == 0)
 		{
 			PopActiveSnapshot();
 			break;
 		}
-		ctids = spi_ctids(CurrentMemoryContext, &n);
+		ctids = spi_ctids(chunk_context, &n);
 		MemoryContextReset(last_key_context);
 		{
 			HeapTuple	last = SPI_tuptable->vals[SPI_processed - 1];
-			MemoryContext spi = MemoryContextSwitchTo(last_key_context);
+			MemoryContext chunk = MemoryContextSwitchTo(last_key_context);
 
 			for (int i = 0; i < key.ncolumns; i++)
 			{
@@ -1941,8 +1944,14 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 				last_key[i] = datumCopy(SPI_getbinval(last, SPI_tuptable->tupdesc, i + 2, &isnull),
 										typbyval, typlen);
 			}
-			MemoryContextSwitchTo(spi);
+			MemoryContextSwitchTo(chunk);
 		}
+
+		/*
+		 * (an SPI result lives until SPI_finish(), through the commits: one
+		 * chunk's keys, 100 kB for 1,000 rows, each time)
+		 */
+		SPI_freetuptable(SPI_tuptable);
 		have_last = true;
 		(void) or_compute_cells(cc, ctids, n, &nwritten, &counts);
 		PopActiveSnapshot();
