@@ -1,7 +1,8 @@
 # Batches and batch jobs: a cancel stops every transfer of a batch; a 429
 # holds back the whole batch; openrouter_backfill() commits chunk by chunk,
-# loses one chunk at most when stopped, resumes when called again, and runs
-# as a pg_cron job (Debian's pg_cron 1.4 runs jobs once a minute at most).
+# loses one chunk at most when stopped, resumes when called again, keeps its
+# memory flat over hundreds of chunks, and runs as a pg_cron job (Debian's
+# pg_cron 1.4 runs jobs once a minute at most).
 use strict;
 use warnings;
 use Time::HiRes qw(time sleep);
@@ -102,6 +103,49 @@ like($stderr, qr/openrouter_backfill: @{[300 - $filled]} rows of docs.summary to
 	'it resumed with the rows still pending');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM docs WHERE summary = 'Stand-in answer to: ' || body}),
 	'300', 'every row has its answer');
+
+# --- a long backfill's memory stays flat: nothing a chunk allocates outlives
+# it (the backend's memory contexts, logged after 50 and after 350 chunks)
+$node->safe_psql('postgres', q{
+	CREATE TABLE long_docs (id int PRIMARY KEY, body text);
+	INSERT INTO long_docs SELECT i, 'long doc ' || i FROM generate_series(1, 4000) AS i;
+	SELECT openrouter_add_computed_column('long_docs', 'summary',
+	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
+	  backfill => false);});
+my ($long_out, $long_err) = ('', '');
+my $long = IPC::Run::start(
+	[
+		'psql', '-X', '-d', $node->connstr('postgres'),
+		'-c', q{SET application_name = 'long_backfill'}, '-c', 'SET openrouter.max_concurrency = 10',
+		'-c', q{CALL openrouter_backfill('long_docs', 'summary', chunk_size => 10)}
+	],
+	'>', \$long_out, '2>', \$long_err);
+
+sub memory_contexts_total		# pid -> the bytes of its memory contexts
+{
+	my ($pid) = @_;
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+	for (1 .. 100)
+	{
+		return $1 if slurp_file($node->logfile, $offset) =~ /\[$pid\].*Grand total: (\d+) bytes/;
+		sleep 0.1;
+	}
+	return undef;
+}
+ok($node->poll_query_until('postgres', 'SELECT count(summary) >= 500 FROM long_docs'),
+	'the long backfill is under way');
+my $long_pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'long_backfill'});
+my $early = memory_contexts_total($long_pid);
+ok($node->poll_query_until('postgres', 'SELECT count(summary) >= 3500 FROM long_docs'),
+	'the long backfill went on');
+my $late = memory_contexts_total($long_pid);
+$long->finish;
+is($node->safe_psql('postgres', 'SELECT count(summary) FROM long_docs'), '4000', 'it computed every row');
+ok(defined $early && defined $late && $late - $early < 1_000_000,
+	'300 chunks later its memory contexts hold less than 1 MB more')
+  or diag('memory contexts: ' . ($early // 'none') . ' then ' . ($late // 'none') . " bytes\n$long_err");
 
 # --- as a pg_cron job
 $node->safe_psql('postgres', q{
