@@ -78,14 +78,21 @@ is(scalar(@during_pause), 0,
 	'no new request started while the batch waited out Retry-After: 1 s')
   or diag("starts after the 429 (ms): @later");
 
-# --- openrouter_backfill: chunk by chunk, resumable
-$node->safe_psql('postgres', q{
-	CREATE TABLE docs (id int PRIMARY KEY, body text);
-	INSERT INTO docs SELECT i, 'doc ' || i FROM generate_series(1, 300) AS i;
-	SELECT openrouter_add_computed_column('docs', 'summary',
-	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
-	                    'standin/latency=150')->'choices'->0->'message'->>'content'$$,
+# a table of ROWS rows whose computed column "summary" (the text of MODEL's
+# answer to the row's body) is pending
+sub pending_table
+{
+	my ($table, $rows, $model) = @_;
+	$node->safe_psql('postgres', qq{
+	CREATE TABLE $table (id int PRIMARY KEY, body text);
+	INSERT INTO $table SELECT i, '$table ' || i FROM generate_series(1, $rows) AS i;
+	SELECT openrouter_add_computed_column('$table', 'summary',
+	  \$\$openrouter_chat(openrouter_messages(body), '$model')->'choices'->0->'message'->>'content'\$\$,
 	  backfill => false);});
+}
+
+# --- openrouter_backfill: chunk by chunk, resumable
+pending_table('docs', 300, 'standin/latency=150');
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 	SET openrouter.max_concurrency = 25;
 	SET statement_timeout = '1500ms';
@@ -106,12 +113,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM docs WHERE summary = 'Sta
 
 # --- a long backfill's memory stays flat: nothing a chunk allocates outlives
 # it (the backend's memory contexts, logged after 50 and after 350 chunks)
-$node->safe_psql('postgres', q{
-	CREATE TABLE long_docs (id int PRIMARY KEY, body text);
-	INSERT INTO long_docs SELECT i, 'long doc ' || i FROM generate_series(1, 4000) AS i;
-	SELECT openrouter_add_computed_column('long_docs', 'summary',
-	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
-	  backfill => false);});
+pending_table('long_docs', 4000, 'standin/latency=20');
 my ($long_out, $long_err) = ('', '');
 my $long = IPC::Run::start(
 	[
@@ -148,13 +150,8 @@ ok(defined $early && defined $late && $late - $early < 1_000_000,
   or diag('memory contexts: ' . ($early // 'none') . ' then ' . ($late // 'none') . " bytes\n$long_err");
 
 # --- as a pg_cron job
+pending_table('cron_docs', 40, 'openai/gpt-4o-mini');
 $node->safe_psql('postgres', q{
-	CREATE TABLE cron_docs (id int PRIMARY KEY, body text);
-	INSERT INTO cron_docs SELECT i, 'cron doc ' || i FROM generate_series(1, 40) AS i;
-	SELECT openrouter_add_computed_column('cron_docs', 'summary',
-	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
-	                    'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
-	  backfill => false);
 	SELECT cron.schedule('fill-cron-docs', '* * * * *',
 	  $$CALL openrouter_backfill('cron_docs', 'summary', chunk_size => 10)$$);});
 ok($node->poll_query_until('postgres', 'SELECT count(summary) = 40 FROM cron_docs'),
@@ -165,12 +162,7 @@ is($node->safe_psql('postgres',
 $node->safe_psql('postgres', q{SELECT cron.unschedule('fill-cron-docs')});
 
 # --- concurrent runs on one column: each cell is paid for once, counts are exact
-$node->safe_psql('postgres', q{
-	CREATE TABLE race (id int PRIMARY KEY, body text);
-	INSERT INTO race SELECT i, 'race ' || i FROM generate_series(1, 3000) AS i;
-	SELECT openrouter_add_computed_column('race', 'summary',
-	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
-	  backfill => false);});
+pending_table('race', 3000, 'standin/latency=20');
 
 # two sessions wait for one advisory lock, then start together
 sub run_together
