@@ -23,7 +23,6 @@ K=100
 export OR_WORK=${OR_WORK:-/tmp/openrouter-bench-async} OR_PGPORT=${OR_PGPORT:-55435}
 export OR_STANDIN_PORT=${OR_STANDIN_PORT:-18453} OR_STANDIN_TLS_PORT=${OR_STANDIN_TLS_PORT:-18454}
 source bench/common.sh
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 
 q -c "ALTER SYSTEM SET openrouter.max_concurrency = $K" -c "SELECT pg_reload_conf()" >/dev/null
 

@@ -22,7 +22,6 @@ SEQ_ROWS=${BENCH_SEQUENTIAL_ROWS:-50}
 CONCURRENCY=100
 LATENCY_MS=200
 source bench/common.sh
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { print b - a }'; }
 
 make_table() {					# name rows
 	q -c "DROP TABLE IF EXISTS $1" \

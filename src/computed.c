@@ -222,7 +222,7 @@ run_kept(int slot, const char *sql, int nargs, Oid *types, Datum *values)
 	return rc;
 }
 
-/* Run under a search_path until restore_search_path() (or the end of the (sub)transaction). */
+/* Run under a search_path until restore_settings() (or the end of the (sub)transaction). */
 static int
 pin_search_path(const char *path)
 {
@@ -233,8 +233,26 @@ pin_search_path(const char *path)
 	return nestlevel;
 }
 
+/*
+ * Plan the next statements (until restore_settings()) with no sequential or
+ * bitmap scan and no sort: a query ordered by an index's columns with a
+ * LIMIT is then the walk of that index in order, which reads only as far as
+ * it needs to.
+ */
+static int
+pin_index_walk(void)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_bitmapscan", "enable_sort"};
+	int			nestlevel = NewGUCNestLevel();
+
+	for (size_t i = 0; i < lengthof(off); i++)
+		(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nestlevel;
+}
+
 static void
-restore_search_path(int nestlevel)
+restore_settings(int nestlevel)
 {
 	AtEOXact_GUC(true, nestlevel);
 }
@@ -614,7 +632,7 @@ bind_expression(Oid relid, const char *expression)
 	nestlevel = pin_search_path(BINDING_PATH);
 	bound.expression = deparse_expression(expr, deparse_context_for(ROW_ALIAS, relid),
 										  false, false);
-	restore_search_path(nestlevel);
+	restore_settings(nestlevel);
 	error_context_stack = callback.previous;
 	return bound;
 }
@@ -1215,7 +1233,7 @@ or_compute_cells(const OrComputedColumn *cc, const ItemPointerData *ctids,
 	}
 	PG_END_TRY();
 	error_context_stack = context.previous;
-	restore_search_path(nestlevel);
+	restore_settings(nestlevel);
 	return written;
 }
 
@@ -1733,7 +1751,7 @@ run_ddl(const char *sql)
 		elog(ERROR, "SPI_connect failed");
 	run_sql(sql, 0, NULL, NULL, NULL);
 	SPI_finish();
-	restore_search_path(nestlevel);
+	restore_settings(nestlevel);
 }
 
 static char *
@@ -2228,6 +2246,7 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
 	}
 	ereport(NOTICE,
 			(errmsg("openrouter_backfill: " UINT64_FORMAT " rows of %s.%s to compute, in chunks of %d",
@@ -2241,22 +2260,34 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 		ItemPointerData *ctids;
 		int			n;
 		int			nwritten;
+		int			nestlevel;
 
 		MemoryContextReset(chunk_context);
 		MemoryContextSwitchTo(chunk_context);
 		PushActiveSnapshot(GetTransactionSnapshot());
+
+		/*
+		 * Through the key's index, in order, whatever the planner guesses:
+		 * with no statistics on a new column it takes a pending cell for 0.5%
+		 * of the rows, and when that guess is below chunk_size it would scan
+		 * and sort the whole table for every chunk (quadratic).
+		 */
+		nestlevel = pin_index_walk();
 		run_sql(have_last ? next_sql.data : first_sql.data, have_last ? key.ncolumns : 0,
 				key.types, last_key, NULL);
+		restore_settings(nestlevel);
+		/* (SPI returns to its procedure's memory, kept until SPI_finish()) */
+		MemoryContextSwitchTo(chunk_context);
 		if (SPI_processed == 0)
 		{
 			PopActiveSnapshot();
 			break;
 		}
-		ctids = spi_ctids(CurrentMemoryContext, &n);
+		ctids = spi_ctids(chunk_context, &n);
 		MemoryContextReset(last_key_context);
 		{
 			HeapTuple	last = SPI_tuptable->vals[SPI_processed - 1];
-			MemoryContext spi = MemoryContextSwitchTo(last_key_context);
+			MemoryContext chunk = MemoryContextSwitchTo(last_key_context);
 
 			for (int i = 0; i < key.ncolumns; i++)
 			{
@@ -2268,8 +2299,14 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 				last_key[i] = datumCopy(SPI_getbinval(last, SPI_tuptable->tupdesc, i + 2, &isnull),
 										typbyval, typlen);
 			}
-			MemoryContextSwitchTo(spi);
+			MemoryContextSwitchTo(chunk);
 		}
+
+		/*
+		 * (an SPI result lives until SPI_finish(), through the commits: one
+		 * chunk's keys, 100 kB for 1,000 rows, each time)
+		 */
+		SPI_freetuptable(SPI_tuptable);
 		have_last = true;
 		(void) or_compute_cells(cc, ctids, n, &nwritten, &counts);
 		PopActiveSnapshot();

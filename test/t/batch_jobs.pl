@@ -1,7 +1,8 @@
 # Batches and batch jobs: a cancel stops every transfer of a batch; a 429
 # holds back the whole batch; openrouter_backfill() commits chunk by chunk,
-# loses one chunk at most when stopped, resumes when called again, and runs
-# as a pg_cron job (Debian's pg_cron 1.4 runs jobs once a minute at most).
+# loses one chunk at most when stopped, resumes when called again, keeps its
+# memory flat over hundreds of chunks, and runs as a pg_cron job (Debian's
+# pg_cron 1.4 runs jobs once a minute at most).
 use strict;
 use warnings;
 use Time::HiRes qw(time sleep);
@@ -77,14 +78,21 @@ is(scalar(@during_pause), 0,
 	'no new request started while the batch waited out Retry-After: 1 s')
   or diag("starts after the 429 (ms): @later");
 
-# --- openrouter_backfill: chunk by chunk, resumable
-$node->safe_psql('postgres', q{
-	CREATE TABLE docs (id int PRIMARY KEY, body text);
-	INSERT INTO docs SELECT i, 'doc ' || i FROM generate_series(1, 300) AS i;
-	SELECT openrouter_add_computed_column('docs', 'summary',
-	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
-	                    'standin/latency=150')->'choices'->0->'message'->>'content'$$,
+# a table of ROWS rows whose computed column "summary" (the text of MODEL's
+# answer to the row's body) is pending
+sub pending_table
+{
+	my ($table, $rows, $model) = @_;
+	$node->safe_psql('postgres', qq{
+	CREATE TABLE $table (id int PRIMARY KEY, body text);
+	INSERT INTO $table SELECT i, '$table ' || i FROM generate_series(1, $rows) AS i;
+	SELECT openrouter_add_computed_column('$table', 'summary',
+	  \$\$openrouter_chat(openrouter_messages(body), '$model')->'choices'->0->'message'->>'content'\$\$,
 	  backfill => false);});
+}
+
+# --- openrouter_backfill: chunk by chunk, resumable
+pending_table('docs', 300, 'standin/latency=150');
 my ($ret, $stdout, $stderr) = $node->psql('postgres', q{
 	SET openrouter.max_concurrency = 25;
 	SET statement_timeout = '1500ms';
@@ -103,14 +111,47 @@ like($stderr, qr/openrouter_backfill: @{[300 - $filled]} rows of docs.summary to
 is($node->safe_psql('postgres', q{SELECT count(*) FROM docs WHERE summary = 'Stand-in answer to: ' || body}),
 	'300', 'every row has its answer');
 
+# --- a long backfill's memory stays flat: nothing a chunk allocates outlives
+# it (the backend's memory contexts, logged after 50 and after 350 chunks)
+pending_table('long_docs', 4000, 'standin/latency=20');
+my ($long_out, $long_err) = ('', '');
+my $long = IPC::Run::start(
+	[
+		'psql', '-X', '-d', $node->connstr('postgres'),
+		'-c', q{SET application_name = 'long_backfill'}, '-c', 'SET openrouter.max_concurrency = 10',
+		'-c', q{CALL openrouter_backfill('long_docs', 'summary', chunk_size => 10)}
+	],
+	'>', \$long_out, '2>', \$long_err);
+
+sub memory_contexts_total		# pid -> the bytes of its memory contexts
+{
+	my ($pid) = @_;
+	my $offset = -s $node->logfile;
+	$node->safe_psql('postgres', "SELECT pg_log_backend_memory_contexts($pid)");
+	for (1 .. 100)
+	{
+		return $1 if slurp_file($node->logfile, $offset) =~ /\[$pid\].*Grand total: (\d+) bytes/;
+		sleep 0.1;
+	}
+	return undef;
+}
+ok($node->poll_query_until('postgres', 'SELECT count(summary) >= 500 FROM long_docs'),
+	'the long backfill is under way');
+my $long_pid = $node->safe_psql('postgres',
+	q{SELECT pid FROM pg_stat_activity WHERE application_name = 'long_backfill'});
+my $early = memory_contexts_total($long_pid);
+ok($node->poll_query_until('postgres', 'SELECT count(summary) >= 3500 FROM long_docs'),
+	'the long backfill went on');
+my $late = memory_contexts_total($long_pid);
+$long->finish;
+is($node->safe_psql('postgres', 'SELECT count(summary) FROM long_docs'), '4000', 'it computed every row');
+ok(defined $early && defined $late && $late - $early < 1_000_000,
+	'300 chunks later its memory contexts hold less than 1 MB more')
+  or diag('memory contexts: ' . ($early // 'none') . ' then ' . ($late // 'none') . " bytes\n$long_err");
+
 # --- as a pg_cron job
+pending_table('cron_docs', 40, 'openai/gpt-4o-mini');
 $node->safe_psql('postgres', q{
-	CREATE TABLE cron_docs (id int PRIMARY KEY, body text);
-	INSERT INTO cron_docs SELECT i, 'cron doc ' || i FROM generate_series(1, 40) AS i;
-	SELECT openrouter_add_computed_column('cron_docs', 'summary',
-	  $$openrouter_chat(jsonb_build_array(jsonb_build_object('role', 'user', 'content', body)),
-	                    'openai/gpt-4o-mini')->'choices'->0->'message'->>'content'$$,
-	  backfill => false);
 	SELECT cron.schedule('fill-cron-docs', '* * * * *',
 	  $$CALL openrouter_backfill('cron_docs', 'summary', chunk_size => 10)$$);});
 ok($node->poll_query_until('postgres', 'SELECT count(summary) = 40 FROM cron_docs'),
@@ -121,12 +162,7 @@ is($node->safe_psql('postgres',
 $node->safe_psql('postgres', q{SELECT cron.unschedule('fill-cron-docs')});
 
 # --- concurrent runs on one column: each cell is paid for once, counts are exact
-$node->safe_psql('postgres', q{
-	CREATE TABLE race (id int PRIMARY KEY, body text);
-	INSERT INTO race SELECT i, 'race ' || i FROM generate_series(1, 3000) AS i;
-	SELECT openrouter_add_computed_column('race', 'summary',
-	  $$openrouter_chat(openrouter_messages(body), 'standin/latency=20')->'choices'->0->'message'->>'content'$$,
-	  backfill => false);});
+pending_table('race', 3000, 'standin/latency=20');
 
 # two sessions wait for one advisory lock, then start together
 sub run_together
