@@ -266,7 +266,7 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	}
 	blocker_names = palloc(sizeof(Datum) * (list_length(blockers) + 1));
 	foreach(lc, blockers)
-		blocker_names[nblockers++] = DirectFunctionCall1(namein, CStringGetDatum(lfirst(lc)));
+		blocker_names[nblockers++] = CStringGetTextDatum(lfirst(lc));
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(cc->relid)),
 									   get_rel_name(cc->relid));
 	strlcpy(state->table, table, sizeof(state->table));
@@ -274,13 +274,13 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 
 	/* 1. claim, as the worker (the queue holds no user code) */
 	{
-		Oid			types[4] = {OIDOID, NAMEOID, NAMEARRAYOID, INT4OID};
+		Oid			types[4] = {OIDOID, TEXTOID, TEXTARRAYOID, INT4OID};
 		Datum		values[4];
 
 		values[0] = ObjectIdGetDatum(cc->relid);
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
-		values[2] = PointerGetDatum(construct_array(blocker_names, nblockers, NAMEOID,
-													NAMEDATALEN, false, TYPALIGN_CHAR));
+		values[1] = CStringGetTextDatum(cc->column);
+		values[2] = PointerGetDatum(construct_array(blocker_names, nblockers, TEXTOID,
+													-1, false, TYPALIGN_INT));
 		values[3] = Int32GetDatum(limit);
 		run(psprintf("SELECT q.row_key, q.version FROM %s q"
 					 " WHERE q.table_oid OPERATOR(pg_catalog.=) $1 AND q.column_name OPERATOR(pg_catalog.=) $2"
@@ -384,13 +384,13 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 
 	/* 3. the queue, as the worker: only the versions claimed */
 	{
-		Oid			types[4] = {OIDOID, NAMEOID, TEXTARRAYOID, INT8ARRAYOID};
+		Oid			types[4] = {OIDOID, TEXTOID, TEXTARRAYOID, INT8ARRAYOID};
 		Datum		values[4];
 		const char *claimed = "table_oid OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2"
 			" AND row_key OPERATOR(pg_catalog.=) ANY ($3) AND version OPERATOR(pg_catalog.=) ANY ($4)";
 
 		values[0] = ObjectIdGetDatum(cc->relid);
-		values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+		values[1] = CStringGetTextDatum(cc->column);
 		values[3] = int8_array(claimed_versions, nclaimed);
 		if (ndone > 0)
 		{

@@ -54,7 +54,7 @@ static const struct
 	Oid			type;
 }			queue_columns[] = {
 	{"table_oid", OIDOID},
-	{"column_name", NAMEOID},
+	{"column_name", TEXTOID},
 	{"row_key", TEXTOID},
 	{"version", INT8OID},
 	{"attempts", INT4OID},
@@ -105,7 +105,7 @@ open_known_shape(Relation queue)
 static bool
 entry_exists(Relation queue, Relation index, TupleTableSlot *slot, const Datum *key)
 {
-	static const RegProcedure equal[QUEUE_KEY_NATTS] = {F_OIDEQ, F_NAMEEQ, F_TEXTEQ};
+	static const RegProcedure equal[QUEUE_KEY_NATTS] = {F_OIDEQ, F_TEXTEQ, F_TEXTEQ};
 	ScanKeyData scankeys[QUEUE_KEY_NATTS];
 	SnapshotData dirty;
 	IndexScanDesc scan;
@@ -130,7 +130,7 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 	Relation	index = open_known_shape(queue);
 	IndexInfo  *info;
 	TupleTableSlot *slot;
-	NameData	column_name;
+	Datum		column_name;
 	Datum	   *elems;
 	int			nelems;
 	Datum	   *rest;
@@ -146,7 +146,7 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 	}
 	info = BuildIndexInfo(index);
 	slot = table_slot_create(queue, NULL);
-	namestrcpy(&column_name, column);
+	column_name = CStringGetTextDatum(column);
 	rest = palloc(sizeof(Datum) * Max(nelems, 1));
 	for (int i = 0; i < nelems; i++)
 	{
@@ -155,7 +155,7 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 		HeapTuple	tuple;
 
 		values[0] = ObjectIdGetDatum(relid);
-		values[1] = NameGetDatum(&column_name);
+		values[1] = column_name;
 		values[2] = elems[i];
 		if (entry_exists(queue, index, slot, values))
 		{

@@ -1443,12 +1443,12 @@ wake_worker_at_commit(XactEvent event, void *arg)
 static void
 enqueue_keys_sql(Oid ns, const OrComputedColumn *cc, Datum keys)
 {
-	Oid			types[3] = {OIDOID, NAMEOID, TEXTARRAYOID};
+	Oid			types[3] = {OIDOID, TEXTOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sequence = quote_qualified_identifier(get_namespace_name(ns), ASYNC_VERSIONS);
 
 	values[0] = ObjectIdGetDatum(cc->relid);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+	values[1] = CStringGetTextDatum(cc->column);
 	values[2] = keys;
 	write_extension_table(ns, ASYNC_QUEUE, PLAN_ENQUEUE,
 						  psprintf("INSERT INTO %%s AS q (table_oid, column_name, row_key)"
@@ -2015,11 +2015,11 @@ pending_ctids(Oid ns, const OrComputedColumn *cc, int *n)
 static void
 forget_pending(Oid ns, const OrComputedColumn *cc)
 {
-	Oid			types[2] = {OIDOID, NAMEOID};
+	Oid			types[2] = {OIDOID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = ObjectIdGetDatum(cc->relid);
-	values[1] = DirectFunctionCall1(namein, CStringGetDatum(cc->column));
+	values[1] = CStringGetTextDatum(cc->column);
 	write_extension_table(ns, ASYNC_QUEUE, -1, "DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1"
 						  " AND column_name OPERATOR(pg_catalog.=) $2", 2, types, values);
 	CommandCounterIncrement();
