@@ -22,6 +22,10 @@
  * the worker moved it.  A record may be deferred (or_spool_defer) to go
  * out with the next one in the same write(2).
  *
+ * A record is made from a finished exchange in one place,
+ * or_ledger_write_exchange(), for requests sent (send.c) and for answers
+ * the response cache gave instead (response_cache.c).
+ *
  * The ledger needs the worker, hence shared_preload_libraries: without it
  * nothing is spooled.  Rules kept here: writing a record never raises an
  * ERROR (a full disk gives one WARNING per session and the call goes on);
@@ -52,6 +56,7 @@
 
 #include "jsonb_util.h"
 #include "ledger.h"
+#include "scheduler.h"
 #include "shared_state.h"
 
 #define LEDGER_DIRECTORY "pg_openrouter"
@@ -445,6 +450,27 @@ or_spool_append_string(StringInfo buf, const char *s)
 	appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
 	if (s)
 		appendBinaryStringInfo(buf, s, len);
+}
+
+void
+or_ledger_write_exchange(const OrExchange *exchange, bool from_cache)
+{
+	OrUsageRecord record;
+
+	or_usage_record_init(&record);
+	record.model_requested = exchange->request.model;
+	record.attempts = exchange->attempts;
+	record.http_status = exchange->http_status;
+	record.latency_ms = exchange->latency_ms;
+	record.from_cache = from_cache;
+	if (exchange->failure != NULL)
+	{
+		strlcpy(record.failure, unpack_sql_state(exchange->failure->sqlerrcode), sizeof(record.failure));
+		or_usage_from_response(&record, exchange->failure->response);
+	}
+	else
+		or_usage_from_response(&record, exchange->result);
+	or_ledger_write(&record);
 }
 
 /*

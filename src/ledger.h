@@ -87,6 +87,14 @@ extern void or_usage_from_response(OrUsageRecord *record, Jsonb *response);
 extern bool or_ledger_active(void);
 extern void or_ledger_write(const OrUsageRecord *record);
 
+/*
+ * Record one finished exchange (scheduler.h): what it asked for, its
+ * attempts, status, latency and failure, and the usage its response (or the
+ * failure's response) reports; from_cache: answered by the response cache.
+ */
+struct OrExchange;
+extern void or_ledger_write_exchange(const struct OrExchange *exchange, bool from_cache);
+
 /* for the database's worker */
 extern int64 or_ledger_ingest(void);
 extern int64 or_ledger_expire(void);

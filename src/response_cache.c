@@ -531,20 +531,6 @@ lookup_table(const Fingerprint *fingerprint, Oid role_id, TimestampTz oldest,
 
 /* ---------- the pre-send step ---------- */
 
-/* a cache hit, in the usage ledger: what the original request cost */
-static void
-record_hit(const OrExchange *exchange)
-{
-	OrUsageRecord record;
-
-	or_usage_record_init(&record);
-	record.model_requested = exchange->request.model;
-	record.latency_ms = exchange->latency_ms;
-	record.from_cache = true;
-	or_usage_from_response(&record, exchange->result);
-	or_ledger_write(&record);
-}
-
 /*
  * Index an answer's spool record (before it is written: the worker may move
  * it as soon as it is), or with forget, take it out again (a failed write).
@@ -667,7 +653,8 @@ or_response_cache_answer(OrExchange **exchanges, int count, OrSchedule *schedule
 				exchange->attempts = 0;
 				exchange->http_status = 0;
 				exchange->latency_ms = INSTR_TIME_GET_MILLISEC(duration);
-				record_hit(exchange);
+				/* in the ledger: what the original request cost */
+				or_ledger_write_exchange(exchange, true);
 				continue;
 			}
 		}

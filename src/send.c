@@ -42,27 +42,6 @@ or_schedule_from_settings(OrSchedule *schedule, int max_in_flight)
 	schedule->max_in_flight_shared = IsBackgroundWorker;
 }
 
-/* what a finished request cost, into the usage ledger (ledger.c) */
-static void
-record_usage(const OrExchange *exchange)
-{
-	OrUsageRecord record;
-
-	or_usage_record_init(&record);
-	record.model_requested = exchange->request.model;
-	record.attempts = exchange->attempts;
-	record.http_status = exchange->http_status;
-	record.latency_ms = exchange->latency_ms;
-	if (exchange->failure != NULL)
-	{
-		strlcpy(record.failure, unpack_sql_state(exchange->failure->sqlerrcode), sizeof(record.failure));
-		or_usage_from_response(&record, exchange->failure->response);
-	}
-	else
-		or_usage_from_response(&record, exchange->result);
-	or_ledger_write(&record);
-}
-
 /* what one or_send() keeps for its requests' outcomes */
 typedef struct SendState
 {
@@ -81,7 +60,7 @@ exchange_done(const OrExchange *exchange, void *arg)
 
 	or_budget_settle(state->budget, exchange);
 	if (or_ledger_active())
-		record_usage(exchange);
+		or_ledger_write_exchange(exchange, false);	/* what it cost */
 	if (state->progress != NULL)
 		or_progress_add(state->progress, 1, exchange->failure != NULL ? 1 : 0);
 }
