@@ -1194,3 +1194,14 @@ CREATE TRIGGER openrouter_computed_column_changed
     FOR EACH STATEMENT EXECUTE FUNCTION openrouter_computed_column_changed();
 COMMENT ON TRIGGER openrouter_computed_column_changed ON openrouter_computed_column IS
 'Empties the copies of the definitions the backends keep, when a change commits.';
+
+-- ---------------------------------------------------------------------------
+-- Every object has a COMMENT: the event triggers too (1.0's had none)
+-- ---------------------------------------------------------------------------
+
+COMMENT ON EVENT TRIGGER openrouter_forget_dropped_columns IS
+'Forgets the definitions of computed columns whose table or column was dropped (openrouter_forget_dropped_columns()).';
+COMMENT ON EVENT TRIGGER openrouter_refuse_paid_indexes IS
+'Refuses an index whose expression or predicate calls openrouter_chat (openrouter_refuse_paid_indexes()).';
+COMMENT ON EVENT TRIGGER openrouter_announce_drop IS
+'Says, before DROP EXTENSION openrouter, what it deletes (openrouter_announce_drop()).';

@@ -326,6 +326,12 @@ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'openrouter')
   AND (obj_description(c.oid, 'pg_class') IS NULL
        OR (a.attnum IS NOT NULL AND col_description(c.oid, a.attnum) IS NULL));
+-- and so has every other object of the extension (functions, types, event triggers, ...)
+SELECT pg_describe_object(d.classid, d.objid, 0) AS uncommented
+FROM pg_depend d
+WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+  AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'openrouter')
+  AND obj_description(d.objid, d.classid::regclass::name) IS NULL;
 
 -- dropping a computed column takes its triggers; dropping the table, its definitions
 SELECT openrouter_drop_computed_column('chain', 'second_answer');
