@@ -75,23 +75,8 @@ echo "   (VmHWM would also count the shared buffers it touched, which grow with 
 printf '%10s %10s %14s %22s\n' "rows" "wall (s)" "per row (ms)" "peak private mem (kB)"
 for n in 10000 50000 100000; do
 	make_table big "$n"
-	PGAPPNAME="bench-part2-$n" q -c "SELECT pg_sleep(0.3)" \
-	  -c "SELECT openrouter_add_computed_column('big', 'r', \$\$openrouter_chat($messages, 'openai/gpt-4o-mini')\$\$)" \
-	  >/dev/null &
-	client=$!
-	pid=""
-	while [ -z "$pid" ]; do
-		pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'bench-part2-$n'")
-	done
-	t0=$(now)
-	peak=0
-	while kill -0 "$client" 2>/dev/null; do
-		rss=$(awk '/RssAnon/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo 0)
-		[ -n "$rss" ] && [ "$rss" -gt "$peak" ] && peak=$rss
-		sleep 0.02
-	done
-	wait "$client"
-	t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { print b - a - 0.3 }')
+	read -r t peak _ < <(sampled \
+		"SELECT openrouter_add_computed_column('big', 'r', \$\$openrouter_chat($messages, 'openai/gpt-4o-mini')\$\$)")
 	printf '%10d %10.2f %14.3f %22s\n' "$n" "$t" "$(awk -v t="$t" -v n="$n" 'BEGIN { print t * 1000 / n }')" "$peak"
 done
 fi
