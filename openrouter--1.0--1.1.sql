@@ -1013,11 +1013,21 @@ COMMENT ON COLUMN openrouter_budgets.remaining IS 'USD left for new requests.';
 
 ALTER TABLE openrouter_computed_column
     ADD COLUMN mode text NOT NULL DEFAULT 'sync' CHECK (mode IN ('sync', 'async')),
-    ADD COLUMN paused boolean NOT NULL DEFAULT false;
+    ADD COLUMN paused boolean NOT NULL DEFAULT false,
+    ADD COLUMN nulls_pending boolean NOT NULL DEFAULT false;
 COMMENT ON COLUMN openrouter_computed_column.mode IS
 'sync: computed by the statement that inserts or updates the row; async: by the background worker, after the statement commits.';
 COMMENT ON COLUMN openrouter_computed_column.paused IS
 'An async column whose pending cells the worker leaves alone (openrouter_pause, or a failure under on_error abort) until openrouter_resume.';
+COMMENT ON COLUMN openrouter_computed_column.nulls_pending IS
+'An async column whose every empty (NULL) cell is pending by itself, found through the column''s partial index (ON the key WHERE column IS NULL): an INSERT writes no queue entry. False for an async column added with backfill => false, whose inserted rows are queued and whose existing empty cells are left alone.';
+
+-- the row trigger of an asynchronous column whose empty cells are pending
+CREATE FUNCTION openrouter_async_insert_trigger() RETURNS trigger
+AS 'MODULE_PATHNAME', 'openrouter_async_insert_trigger'
+LANGUAGE C;
+COMMENT ON FUNCTION openrouter_async_insert_trigger() IS
+$$Internal: the BEFORE INSERT row trigger of an asynchronous computed column whose empty cells are pending: refuses a value written into the column, forgets what the queue kept for an earlier row with the same key, and wakes the background worker when the transaction commits. It can only be called as a trigger.$$;
 
 CREATE SEQUENCE openrouter_async_version;
 COMMENT ON SEQUENCE openrouter_async_version IS
@@ -1039,13 +1049,13 @@ CREATE POLICY owner_sees ON openrouter_async_queue FOR SELECT
 REVOKE ALL ON openrouter_async_queue FROM PUBLIC;
 GRANT SELECT ON openrouter_async_queue TO PUBLIC;
 COMMENT ON TABLE openrouter_async_queue IS
-'The pending cells of asynchronous computed columns, one row per cell: written by the extension only (the trigger, as the extension''s owner), removed by the background worker when the cell is computed. A role sees the rows of the tables it owns. Not dumped.';
+'The cells of asynchronous computed columns that are not simply "empty, hence pending": rows whose input an UPDATE changed (with a version), cells queued by openrouter_recompute, cells waiting after a transient failure, the inserted rows of a column with nulls_pending false, and empty cells the worker computed and that stay empty (not_before infinity: a failure in a non-jsonb column, or a NULL answer). Written by the extension only (the triggers, as the extension''s owner, and the background worker). A role sees the rows of the tables it owns. Not dumped.';
 COMMENT ON COLUMN openrouter_async_queue.table_oid IS 'The table.';
 COMMENT ON COLUMN openrouter_async_queue.column_name IS 'The computed column.';
 COMMENT ON COLUMN openrouter_async_queue.row_key IS 'The row''s primary key: the text of an array of its columns'' output texts.';
 COMMENT ON COLUMN openrouter_async_queue.version IS 'Changes each time the row''s input changes: an answer is kept only for the version it was computed for.';
 COMMENT ON COLUMN openrouter_async_queue.attempts IS 'Rounds whose final failure was transient (retried later, with backoff).';
-COMMENT ON COLUMN openrouter_async_queue.not_before IS 'Not computed before this time (backoff after a transient failure).';
+COMMENT ON COLUMN openrouter_async_queue.not_before IS 'Not computed before this time (backoff after a transient failure); infinity: an empty cell the worker computed, left alone until its input changes or openrouter_recompute.';
 
 DROP FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean, boolean);
 CREATE FUNCTION openrouter_add_computed_column(
@@ -1118,13 +1128,16 @@ BEGIN
             input_columns := array['*'::name];
         END IF;
         IF cc.mode = 'async' THEN
-            -- pending: queued; errors: failed cells that are not queued again
-            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL), count(q.row_key)'
+            -- pending: queued (not left alone), and with nulls_pending the empty
+            -- cells without an entry; errors: failed cells that are not queued again
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL),'
+                           ' count(*) FILTER (WHERE q.not_before < ''infinity'' OR (%s AND q.row_key IS NULL AND t.%I IS NULL))'
                            ' FROM ONLY %s t LEFT JOIN @extschema@.openrouter_async_queue q'
                            ' ON q.table_oid = %s AND q.column_name = %L'
                            ' AND q.row_key = (ARRAY[%s])::text',
                            CASE WHEN cc.is_jsonb THEN format('t.%I OPERATOR(pg_catalog.?) ''error''', cc.column_name)
                                 ELSE 'false' END,
+                           cc.nulls_pending::text, cc.column_name,
                            cc.table_oid, cc.table_oid::oid, cc.column_name,
                            (SELECT string_agg(format('format(''%%s'', t.%I)', k.attname), ', ' ORDER BY u.n)
                             FROM pg_index i, unnest(i.indkey) WITH ORDINALITY u(attnum, n)
@@ -1165,7 +1178,7 @@ COMMENT ON COLUMN openrouter_computed_columns.input_columns IS
 'The columns it reads, directly or through other computed columns; {*} when it reads the whole row.';
 COMMENT ON COLUMN openrouter_computed_columns.total_rows IS 'Rows of the table.';
 COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns); in async mode, those not queued again.';
-COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'sync: cells still NULL (not computed yet, or failed in a non-jsonb column); async: cells queued for the worker.';
+COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'sync: cells still NULL (not computed yet, or failed in a non-jsonb column); async: cells the worker has still to compute (empty cells of inserted rows, and queued ones: updated rows, recomputed cells, transient failures waiting to be retried).';
 COMMENT ON COLUMN openrouter_computed_columns.mode IS 'sync or async.';
 COMMENT ON COLUMN openrouter_computed_columns.paused IS 'async: the worker leaves it alone until openrouter_resume().';
 COMMENT ON COLUMN openrouter_computed_columns.in_flight IS 'async: cells the worker is computing now.';

@@ -206,6 +206,12 @@ int8_array(int64 *values, int n)
 	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+static int
+compare_keys(const void *a, const void *b)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 /* ---------- one chunk of one column ---------- */
 
 /*
@@ -222,6 +228,7 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	OrComputedColumn *cc = NULL;
 	OrComputedColumn ignoring;
 	List	   *blockers = NIL;
+	List	   *blocker_defs = NIL;
 	Datum	   *blocker_names;
 	int			nblockers = 0;
 	int			limit = 2 * Max(1, or_max_concurrency);
@@ -236,6 +243,14 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	int			ndone = 0;
 	char	  **retry_keys;
 	int			nretry = 0;
+	char	  **park_keys;		/* queued cells that stay empty */
+	int			npark = 0;
+	char	  **fresh_keys;		/* empty cells claimed without an entry, sorted */
+	int			nfresh = 0;
+	char	  **fresh_retry_keys;
+	int			nfresh_retry = 0;
+	char	  **fresh_park_keys;
+	int			nfresh_park = 0;
 	bool		is_jsonb;
 	OrComputeCounts counts = {0, 0};
 	Oid			saved_user;
@@ -262,7 +277,10 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		for (int i = 0; i < cc->ninputs && !reads; i++)
 			reads = strcmp(cc->inputs[i], other->column) == 0;
 		if (other->async && other->position < cc->position && reads)
+		{
 			blockers = lappend(blockers, other->column);
+			blocker_defs = lappend(blocker_defs, other);
+		}
 	}
 	blocker_names = palloc(sizeof(Datum) * (list_length(blockers) + 1));
 	foreach(lc, blockers)
@@ -287,11 +305,12 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 					 " AND q.not_before OPERATOR(pg_catalog.<=) pg_catalog.now()"
 					 " AND NOT EXISTS (SELECT 1 FROM %s b WHERE b.table_oid OPERATOR(pg_catalog.=) q.table_oid"
 					 "  AND b.column_name OPERATOR(pg_catalog.=) ANY ($3)"
-					 "  AND b.row_key OPERATOR(pg_catalog.=) q.row_key)"
+					 "  AND b.row_key OPERATOR(pg_catalog.=) q.row_key"
+					 "  AND b.not_before OPERATOR(pg_catalog.<) 'infinity')"
 					 " LIMIT $4", queue, queue), 4, types, values);
 	}
 	nclaimed = (int) SPI_processed;
-	if (nclaimed == 0)
+	if (nclaimed == 0 && !cc->nulls_pending)
 		return 0;
 	claimed_keys = palloc(sizeof(char *) * nclaimed);
 	claimed_versions = palloc(sizeof(int64) * nclaimed);
@@ -303,8 +322,12 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		claimed_versions[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
 														  SPI_tuptable->tupdesc, 2, &isnull));
 	}
-	done_keys = palloc(sizeof(char *) * nclaimed);
-	retry_keys = palloc(sizeof(char *) * nclaimed);
+	done_keys = palloc(sizeof(char *) * limit);
+	retry_keys = palloc(sizeof(char *) * limit);
+	park_keys = palloc(sizeof(char *) * limit);
+	fresh_keys = palloc(sizeof(char *) * limit);
+	fresh_retry_keys = palloc(sizeof(char *) * limit);
+	fresh_park_keys = palloc(sizeof(char *) * limit);
 
 	/* 2. as the table's owner: the rows, their cells, the columns that read them */
 	GetUserIdAndSecContext(&saved_user, &saved_context);
@@ -321,7 +344,7 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 					 " JOIN ONLY %s t ON %s", table, or_key_match_sql(cc->relid, "t", "k.key")),
 			1, types, values);
 		nrows = (int) SPI_processed;
-		ctids = palloc(sizeof(ItemPointerData) * Max(nrows, 1));
+		ctids = palloc(sizeof(ItemPointerData) * limit);
 		for (int i = 0; i < nrows; i++)
 		{
 			bool		isnull;
@@ -334,6 +357,48 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		for (int i = 0; i < nclaimed; i++)
 			if (!found[i])
 				done_keys[ndone++] = claimed_keys[i];
+	}
+	/* then empty cells without an entry, locked now (a backfill skips them) */
+	if (cc->nulls_pending && nclaimed < limit)
+	{
+		Oid			types[3] = {OIDOID, TEXTOID, INT4OID};
+		Datum		values[3];
+		char	   *key = or_key_text_sql(cc->relid, "t");
+		StringInfoData sql;
+
+		values[0] = ObjectIdGetDatum(cc->relid);
+		values[1] = CStringGetTextDatum(cc->column);
+		values[2] = Int32GetDatum(limit - nclaimed);
+		initStringInfo(&sql);
+		appendStringInfo(&sql, "SELECT t.ctid, %s FROM ONLY %s t WHERE t.%s IS NULL"
+						 " AND NOT EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) $1"
+						 "  AND q.column_name OPERATOR(pg_catalog.=) $2 AND q.row_key OPERATOR(pg_catalog.=) %s)",
+						 key, table, quote_identifier(cc->column), queue, key);
+		/* a link of a chain waits for its input's cell */
+		foreach(lc, blocker_defs)
+		{
+			OrComputedColumn *other = lfirst(lc);
+			char	   *entry = psprintf("SELECT 1 FROM %s b WHERE b.table_oid OPERATOR(pg_catalog.=) $1"
+										 " AND b.column_name OPERATOR(pg_catalog.=) %s"
+										 " AND b.row_key OPERATOR(pg_catalog.=) %s",
+										 queue, quote_literal_cstr(other->column), key);
+
+			appendStringInfo(&sql, " AND NOT EXISTS (%s AND b.not_before OPERATOR(pg_catalog.<) 'infinity')", entry);
+			if (other->nulls_pending)
+				appendStringInfo(&sql, " AND NOT (t.%s IS NULL AND NOT EXISTS (%s))",
+								 quote_identifier(other->column), entry);
+		}
+		appendStringInfoString(&sql, " LIMIT $3 FOR NO KEY UPDATE OF t SKIP LOCKED");
+		run(sql.data, 3, types, values);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+
+			ctids[nrows++] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																		  SPI_tuptable->tupdesc, 1, &isnull));
+			fresh_keys[nfresh++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
+		}
+		qsort(fresh_keys, nfresh, sizeof(char *), compare_keys);
 	}
 	if (nrows > 0)
 	{
@@ -361,19 +426,34 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 				elems[i] = PointerGetDatum(&written[i]);
 			values[0] = PointerGetDatum(construct_array(elems, nwritten, TIDOID, sizeof(ItemPointerData),
 														false, TYPALIGN_SHORT));
-			run(psprintf("SELECT %s, %s FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)",
+			run(psprintf("SELECT %s, %s, t.%s IS NULL FROM ONLY %s t WHERE t.ctid OPERATOR(pg_catalog.=) ANY ($1)",
 						 or_key_text_sql(cc->relid, "t"),
 						 is_jsonb ? psprintf("COALESCE(t.%s OPERATOR(pg_catalog.->) 'error'"
 											 " OPERATOR(pg_catalog.->>) 'retryable' OPERATOR(pg_catalog.=) 'true', false)",
 											 quote_identifier(cc->column)) : "false",
-						 table), 1, types, values);
+						 quote_identifier(cc->column), table), 1, types, values);
 			for (uint64 i = 0; i < SPI_processed; i++)
 			{
 				bool		isnull;
 				char	   *key = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+				bool		retry = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
 
-				if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)))
+				/* an empty cell stays empty: left alone, or it would be pending again */
+				bool		park = cc->nulls_pending &&
+					DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull));
+				bool		fresh = nfresh > 0 &&
+					bsearch(&key, fresh_keys, nfresh, sizeof(char *), compare_keys) != NULL;
+
+				if (fresh && retry)
+					fresh_retry_keys[nfresh_retry++] = key;
+				else if (fresh && park)
+					fresh_park_keys[nfresh_park++] = key;
+				else if (fresh)
+					continue;	/* computed: its cell is no longer empty */
+				else if (retry)
 					retry_keys[nretry++] = key;
+				else if (park)
+					park_keys[npark++] = key;
 				else
 					done_keys[ndone++] = key;
 			}
@@ -407,9 +487,44 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 						 "secs => LEAST(%d, 1 OPERATOR(pg_catalog.<<) (attempts OPERATOR(pg_catalog.+) 2)))"
 						 " WHERE %s", queue, RETRY_DELAY_MAX_S, claimed), 4, types, values);
 		}
+		if (npark > 0)
+		{
+			values[2] = text_array(park_keys, npark);
+			run(psprintf("UPDATE %s SET attempts = 0, not_before = 'infinity' WHERE %s", queue, claimed),
+				4, types, values);
+		}
+	}
+	/* entries for the empty cells that had none: a retry after a backoff, or left alone */
+	if (nfresh_retry > 0 || nfresh_park > 0)
+	{
+		Oid			types[5] = {OIDOID, TEXTOID, TEXTARRAYOID, INT4OID, TEXTOID};
+		Datum		values[5];
+		char	   *sql = psprintf("INSERT INTO %s (table_oid, column_name, row_key, attempts, not_before)"
+								   " SELECT $1, $2, k, $4, CASE $5 WHEN 'infinity' THEN 'infinity'::pg_catalog.timestamptz"
+								   "  ELSE pg_catalog.now() OPERATOR(pg_catalog.+) $5::pg_catalog.interval END"
+								   " FROM pg_catalog.unnest($3) k ON CONFLICT DO NOTHING", queue);
+
+		values[0] = ObjectIdGetDatum(cc->relid);
+		values[1] = CStringGetTextDatum(cc->column);
+		if (nfresh_retry > 0)
+		{
+			/* as after a queued cell's first round: the next one in 4 s */
+			values[2] = text_array(fresh_retry_keys, nfresh_retry);
+			values[3] = Int32GetDatum(1);
+			values[4] = CStringGetTextDatum("4 s");
+			run(sql, 5, types, values);
+		}
+		if (nfresh_park > 0)
+		{
+			values[2] = text_array(fresh_park_keys, nfresh_park);
+			values[3] = Int32GetDatum(0);
+			values[4] = CStringGetTextDatum("infinity");
+			run(sql, 5, types, values);
+		}
 	}
 
 	/* under on_error 'abort', a failure that is not transient pauses the column */
+	nretry += nfresh_retry;
 	if (cc->on_error == OR_ON_ERROR_ABORT && counts.failed > (uint64) nretry)
 	{
 		Oid			types[2] = {OIDOID, NAMEOID};
@@ -432,6 +547,21 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	return (int) counts.computed + ndone;
 }
 
+/* a column that was at work has nothing left to compute now */
+static void
+caught_up(ColumnState *state)
+{
+	if (!state->working)
+		return;
+	state->working = false;
+	if (state->logged)
+		ereport(LOG,
+				(errmsg("openrouter worker: column \"%s\" of %s caught up: " UINT64_FORMAT
+						" cells computed (" UINT64_FORMAT " failed) in %.1f s",
+						NameStr(state->column), state->table, state->computed, state->failed,
+						(GetCurrentTimestamp() - state->started) / 1000000.0)));
+}
+
 /* run one chunk in a transaction of its own; an ERROR is logged, never raised */
 static int
 compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candidate)
@@ -444,7 +574,6 @@ compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candid
 		return 0;
 	if (!state->working)
 	{
-		state->working = true;
 		state->logged = false;
 		state->chunks = 0;
 		state->started = now;
@@ -463,6 +592,11 @@ compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candid
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 		state->failures = 0;
+		/* (a column whose empty cells are pending is listed even when it has none) */
+		if (done > 0)
+			state->working = true;
+		else
+			caught_up(state);
 		/* a trickle of rows, one chunk each, is not worth a line: a backlog is */
 		if (done > 0 && ++state->chunks == 2)
 		{
@@ -537,9 +671,9 @@ list_candidates(Oid *ns, char **schema)
 		run(psprintf("SELECT d.table_oid::pg_catalog.oid, d.column_name::pg_catalog.text, d.position, c.relowner"
 					 " FROM %s d JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) d.table_oid"
 					 " WHERE d.mode OPERATOR(pg_catalog.=) 'async' AND NOT d.paused"
-					 " AND EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) d.table_oid"
+					 " AND (d.nulls_pending OR EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) d.table_oid"
 					 "  AND q.column_name OPERATOR(pg_catalog.=) d.column_name"
-					 "  AND q.not_before OPERATOR(pg_catalog.<=) pg_catalog.now())"
+					 "  AND q.not_before OPERATOR(pg_catalog.<=) pg_catalog.now()))"
 					 " ORDER BY 1, 3", definitions, queue), 0, NULL, NULL);
 		for (uint64 i = 0; i < SPI_processed; i++)
 		{
@@ -629,17 +763,8 @@ or_async_columns_step(void)
 			if (c->relid == states[i].relid && strcmp(c->column, NameStr(states[i].column)) == 0)
 				listed = true;
 		}
-		if (states[i].working && !listed)
-		{
-			states[i].working = false;
-			if (states[i].logged)
-				ereport(LOG,
-						(errmsg("openrouter worker: column \"%s\" of %s caught up: " UINT64_FORMAT
-								" cells computed (" UINT64_FORMAT " failed) in %.1f s",
-								NameStr(states[i].column), states[i].table, states[i].computed,
-							states[i].failed,
-							(GetCurrentTimestamp() - states[i].started) / 1000000.0)));
-		}
+		if (!listed)
+			caught_up(&states[i]);
 	}
 
 	/* round robin: start after the column of the previous chunk */

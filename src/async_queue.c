@@ -14,7 +14,9 @@
  * key that has none (a look into the primary key with a dirty snapshot:
  * entries of other transactions in progress count, so do rows being
  * deleted) and hands every other key back, for the caller's INSERT ... ON
- * CONFLICT to give it a new version.  The entry written is the one the
+ * CONFLICT to give it a new version; or_async_queue_has_entry(), the same
+ * look for one key (the row trigger of a column whose empty cells are
+ * pending writes nothing unless an earlier row with the key left an entry).  The entry written is the one the
  * table's defaults make (openrouter--1.0--1.1.sql): a version from
  * openrouter_async_version, attempts 0, not_before -infinity.
  *
@@ -179,3 +181,27 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 		return (Datum) 0;
 	return PointerGetDatum(construct_array(rest, *nrest, TEXTOID, -1, false, TYPALIGN_INT));
 }
+
+bool
+or_async_queue_has_entry(Oid queue_relid, Oid relid, const char *column, Datum key)
+{
+	Relation	queue = table_open(queue_relid, RowExclusiveLock);
+	Relation	index = open_known_shape(queue);
+	bool		found = true;
+
+	if (index != NULL)
+	{
+		TupleTableSlot *slot = table_slot_create(queue, NULL);
+		Datum		values[QUEUE_KEY_NATTS];
+
+		values[0] = ObjectIdGetDatum(relid);
+		values[1] = CStringGetTextDatum(column);
+		values[2] = key;
+		found = entry_exists(queue, index, slot, values);
+		ExecDropSingleTupleTableSlot(slot);
+		index_close(index, NoLock);
+	}
+	table_close(queue, NoLock);
+	return found;
+}
+

@@ -18,4 +18,12 @@
 extern Datum or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 									const char *column, Datum keys, int *nrest);
 
+/*
+ * Whether the queue has an entry, committed or in progress, for the key (a
+ * stored key, text) of the given table and column; true too when the
+ * queue's shape is not the known one (the caller then takes the SQL way).
+ */
+extern bool or_async_queue_has_entry(Oid queue_relid, Oid relid, const char *column,
+									 Datum key);
+
 #endif							/* OPENROUTER_ASYNC_QUEUE_H */

@@ -64,6 +64,7 @@
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
 #include "executor/spi.h"
@@ -102,6 +103,7 @@ PG_FUNCTION_INFO_V1(openrouter_drop_computed_column);
 PG_FUNCTION_INFO_V1(openrouter_recompute);
 PG_FUNCTION_INFO_V1(openrouter_backfill);
 PG_FUNCTION_INFO_V1(openrouter_computed_column_trigger);
+PG_FUNCTION_INFO_V1(openrouter_async_insert_trigger);
 PG_FUNCTION_INFO_V1(openrouter_computed_column_bind);
 PG_FUNCTION_INFO_V1(openrouter_alter_computed_column);
 PG_FUNCTION_INFO_V1(openrouter_pause);
@@ -109,6 +111,7 @@ PG_FUNCTION_INFO_V1(openrouter_resume);
 
 #define DEFINITIONS_TABLE "openrouter_computed_column"
 #define TRIGGER_FUNCTION "openrouter_computed_column_trigger"
+#define ASYNC_INSERT_TRIGGER_FUNCTION "openrouter_async_insert_trigger"
 /* the search_path under which expressions are deparsed: everything else is qualified */
 #define BINDING_PATH "pg_catalog, pg_temp"
 /*
@@ -323,7 +326,7 @@ read_definitions(Oid ns, Oid relid)
 	values[0] = ObjectIdGetDatum(relid);
 	sql = psprintf("SELECT column_name::pg_catalog.text, expression, search_path, on_error,"
 				   " position, whole_row, input_columns::pg_catalog.text[],"
-				   " mode OPERATOR(pg_catalog.=) 'async', paused"
+				   " mode OPERATOR(pg_catalog.=) 'async', paused, nulls_pending"
 				   " FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1 ORDER BY position",
 				   quote_qualified_identifier(get_namespace_name(ns), DEFINITIONS_TABLE));
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -352,6 +355,7 @@ read_definitions(Oid ns, Oid relid)
 		cc->whole_row = DatumGetBool(SPI_getbinval(tuple, desc, 6, &isnull));
 		cc->async = DatumGetBool(SPI_getbinval(tuple, desc, 8, &isnull));
 		cc->paused = DatumGetBool(SPI_getbinval(tuple, desc, 9, &isnull));
+		cc->nulls_pending = DatumGetBool(SPI_getbinval(tuple, desc, 10, &isnull));
 		deconstruct_array(DatumGetArrayTypeP(inputs), TEXTOID, -1, false, TYPALIGN_INT,
 						  &elems, NULL, &nelems);
 		cc->ninputs = nelems;
@@ -1337,6 +1341,51 @@ key_text_sql(const TableKey *key, const char *alias)
 	return buf.data;
 }
 
+/* how a row's stored key is written in C: the same text as key_text_sql() */
+typedef struct KeyWriter
+{
+	int			ncolumns;
+	AttrNumber *attnums;
+	FmgrInfo   *outputs;		/* each key column's output function */
+	FmgrInfo	array_output;
+	Datum	   *parts;
+} KeyWriter;
+
+static void
+key_writer_init(KeyWriter *writer, int ncolumns, const AttrNumber *attnums, const Oid *types)
+{
+	writer->ncolumns = ncolumns;
+	writer->attnums = palloc(sizeof(AttrNumber) * ncolumns);
+	writer->outputs = palloc(sizeof(FmgrInfo) * ncolumns);
+	writer->parts = palloc(sizeof(Datum) * ncolumns);
+	for (int i = 0; i < ncolumns; i++)
+	{
+		Oid			function;
+		bool		varlena;
+
+		writer->attnums[i] = attnums[i];
+		getTypeOutputInfo(types[i], &function, &varlena);
+		fmgr_info(function, &writer->outputs[i]);
+	}
+	fmgr_info(F_ARRAY_OUT, &writer->array_output);
+}
+
+/* the stored key (text) of the row in the slot */
+static Datum
+key_writer_text(KeyWriter *writer, TupleTableSlot *slot)
+{
+	for (int i = 0; i < writer->ncolumns; i++)
+	{
+		bool		isnull;
+		Datum		value = slot_getattr(slot, writer->attnums[i], &isnull);
+
+		writer->parts[i] = CStringGetTextDatum(OutputFunctionCall(&writer->outputs[i], value));
+	}
+	return CStringGetTextDatum(OutputFunctionCall(&writer->array_output,
+												  PointerGetDatum(construct_array(writer->parts, writer->ncolumns,
+																				  TEXTOID, -1, false, TYPALIGN_INT))));
+}
+
 /*
  * The stored keys of the rows an INSERT added (a text[], in context), read
  * from the transition table itself: the same texts as key_text_sql().
@@ -1348,42 +1397,24 @@ keys_of_new_rows(TriggerData *trigger, const TableKey *key, MemoryContext contex
 	TupleTableSlot *slot = MakeSingleTupleTableSlot(RelationGetDescr(trigger->tg_relation),
 													&TTSOpsMinimalTuple);
 	int			pointer = tuplestore_alloc_read_pointer(rows, EXEC_FLAG_REWIND);
-	FmgrInfo   *output = palloc(sizeof(FmgrInfo) * key->ncolumns);
-	FmgrInfo	array_output;
-	Datum	   *parts = palloc(sizeof(Datum) * key->ncolumns);
+	KeyWriter	writer;
 	int			allocated = 16;
 	Datum	   *keys = palloc(sizeof(Datum) * allocated);
 	MemoryContext old;
 	Datum		result;
 
-	for (int i = 0; i < key->ncolumns; i++)
-	{
-		Oid			function;
-		bool		varlena;
-
-		getTypeOutputInfo(key->types[i], &function, &varlena);
-		fmgr_info(function, &output[i]);
-	}
-	fmgr_info(F_ARRAY_OUT, &array_output);
+	key_writer_init(&writer, key->ncolumns, key->attnums, key->types);
 	*n = 0;
 	tuplestore_select_read_pointer(rows, pointer);
 	tuplestore_rescan(rows);
 	while (tuplestore_gettupleslot(rows, true, false, slot))
 	{
-		for (int i = 0; i < key->ncolumns; i++)
-		{
-			bool		isnull;
-			Datum		value = slot_getattr(slot, key->attnums[i], &isnull);
-
-			parts[i] = CStringGetTextDatum(OutputFunctionCall(&output[i], value));
-		}
 		if (*n == allocated)
 		{
 			allocated *= 2;
 			keys = repalloc(keys, sizeof(Datum) * allocated);
 		}
-		keys[(*n)++] = CStringGetTextDatum(OutputFunctionCall(&array_output,
-															  PointerGetDatum(construct_array(parts, key->ncolumns, TEXTOID, -1, false, TYPALIGN_INT))));
+		keys[(*n)++] = key_writer_text(&writer, slot);
 	}
 	/* (every reader of a transition table selects its own pointer first) */
 	tuplestore_select_read_pointer(rows, 0);
@@ -1434,6 +1465,17 @@ wake_worker_at_commit(XactEvent event, void *arg)
 		wake_at_commit = false;
 }
 
+static void
+wake_worker_when_committed(void)
+{
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_worker_at_commit, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
 /*
  * Queue cells (keys: a text[] of stored keys) of an asynchronous column, as
  * the extension's owner: a key queued already gets a new version, so that
@@ -1441,14 +1483,14 @@ wake_worker_at_commit(XactEvent event, void *arg)
  * the extension only: the keys were read by the caller, as the caller.
  */
 static void
-enqueue_keys_sql(Oid ns, const OrComputedColumn *cc, Datum keys)
+enqueue_keys_sql(Oid ns, Oid relid, const char *column, Datum keys)
 {
 	Oid			types[3] = {OIDOID, TEXTOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sequence = quote_qualified_identifier(get_namespace_name(ns), ASYNC_VERSIONS);
 
-	values[0] = ObjectIdGetDatum(cc->relid);
-	values[1] = CStringGetTextDatum(cc->column);
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(column);
 	values[2] = keys;
 	write_extension_table(ns, ASYNC_QUEUE, PLAN_ENQUEUE,
 						  psprintf("INSERT INTO %%s AS q (table_oid, column_name, row_key)"
@@ -1476,15 +1518,9 @@ enqueue_keys(Oid ns, const OrComputedColumn *cc, Datum keys, bool inserted)
 	if (inserted && OidIsValid(queue) && OidIsValid(versions))
 		keys = or_async_queue_add_new(queue, versions, cc->relid, cc->column, keys, &nrest);
 	if (nrest > 0)
-		enqueue_keys_sql(ns, cc, keys);
-	if (cc->paused)
-		return;					/* nothing for the worker to do now */
-	if (!wake_callback_registered)
-	{
-		RegisterXactCallback(wake_worker_at_commit, NULL);
-		wake_callback_registered = true;
-	}
-	wake_at_commit = true;
+		enqueue_keys_sql(ns, cc->relid, cc->column, keys);
+	if (!cc->paused)
+		wake_worker_when_committed();
 }
 
 /* the stored keys of the rows at these ctids, read as the current user */
@@ -1532,12 +1568,12 @@ or_enqueue_cells(Oid ns, const OrComputedColumn *cc, const ItemPointerData *ctid
 }
 
 static void
-hand_edit_error(const OrComputedColumn *cc)
+hand_edit_error(Oid relid, const char *column)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_GENERATED_ALWAYS),
 			 errmsg("column \"%s\" of relation %s is a computed column",
-					cc->column, table_for_message(cc->relid)),
+					column, table_for_message(relid)),
 			 errdetail("Its values are computed from the row by openrouter_add_computed_column(); an INSERT or UPDATE cannot write them."),
 			 errhint("Change the columns it reads, or call openrouter_recompute() to compute it again.")));
 }
@@ -1586,7 +1622,7 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 				OrComputedColumn *cc = lfirst(lc);
 
 				if (!slot_attisnull(slot, get_attnum(cc->relid, cc->column)))
-					hand_edit_error(cc);
+					hand_edit_error(cc->relid, cc->column);
 			}
 		}
 		/* (every reader of a transition table selects its own pointer first) */
@@ -1619,8 +1655,24 @@ refuse_hand_edits(TriggerData *trigger, List *columns, const TableKey *key)
 		bool		isnull;
 
 		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, ++i, &isnull)) && !isnull)
-			hand_edit_error(cc);
+			hand_edit_error(cc->relid, cc->column);
 	}
+}
+
+/* the first of the columns that has a statement trigger for an INSERT (or an UPDATE) */
+static OrComputedColumn *
+first_statement_trigger(List *columns, bool inserting)
+{
+	ListCell   *lc;
+
+	foreach(lc, columns)
+	{
+		OrComputedColumn *cc = lfirst(lc);
+
+		if (!inserting || !(cc->async && cc->nulls_pending))
+			return cc;
+	}
+	return NULL;
 }
 
 /*
@@ -1672,8 +1724,13 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	register_named_rows(NEW_ROWS, relid, NULL, trigger->tg_newtable);
 	if (trigger->tg_oldtable != NULL)
 		register_named_rows(OLD_ROWS, relid, NULL, trigger->tg_oldtable);
-	/* the first computed column's trigger checks them all, before anything is paid for */
-	if (cc == linitial(columns))
+	/*
+	 * The first computed column with a statement trigger for this event
+	 * checks them all, before anything is paid for (an asynchronous column
+	 * whose empty cells are pending has a row trigger for INSERT, which
+	 * checks its own column).
+	 */
+	if (cc == first_statement_trigger(columns, TRIGGER_FIRED_BY_INSERT(trigger->tg_event)))
 		refuse_hand_edits(trigger, columns, &key);
 
 	/* an INSERT into an asynchronous column: the keys straight from the new rows */
@@ -1682,7 +1739,9 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 		Datum		keys = keys_of_new_rows(trigger, &key, caller, &n);
 
 		SPI_finish();
-		if (n > 0)
+		if (cc->nulls_pending)
+			wake_worker_when_committed();	/* their empty cells are pending already */
+		else if (n > 0)
 			enqueue_keys(ns, cc, keys, true);
 		return PointerGetDatum(NULL);
 	}
@@ -1740,6 +1799,94 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * What the row trigger of an asynchronous column keeps for a statement (in
+ * fn_extra): the column, the queue, and how to write a row's stored key.
+ */
+typedef struct InsertTriggerState
+{
+	Oid			ns;
+	AttrNumber	column;			/* InvalidAttrNumber: dropped */
+	Oid			queue;			/* InvalidOid: no queue (the extension at 1.0) */
+	KeyWriter	key;
+} InsertTriggerState;
+
+static InsertTriggerState *
+insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
+{
+	Relation	rel = trigger->tg_relation;
+	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	InsertTriggerState *state = palloc0(sizeof(InsertTriggerState));
+	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
+
+	state->ns = get_func_namespace(fcinfo->flinfo->fn_oid);
+	state->column = SPI_fnumber(RelationGetDescr(rel), trigger->tg_trigger->tgargs[0]);
+	if (state->column < 0)
+		state->column = InvalidAttrNumber;
+	state->queue = get_relname_relid(ASYNC_QUEUE, state->ns);
+	if (OidIsValid(index_oid))
+	{
+		Relation	index = index_open(index_oid, AccessShareLock);
+		int			n = index->rd_index->indnkeyatts;
+		Oid		   *types = palloc(sizeof(Oid) * n);
+
+		for (int i = 0; i < n; i++)
+			types[i] = TupleDescAttr(RelationGetDescr(rel), index->rd_index->indkey.values[i] - 1)->atttypid;
+		key_writer_init(&state->key, n, index->rd_index->indkey.values, types);
+		index_close(index, AccessShareLock);
+	}
+	else
+		state->queue = InvalidOid;	/* no key: nothing the queue can hold */
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = state;
+	return state;
+}
+
+/*
+ * openrouter_async_insert_trigger(): BEFORE INSERT, FOR EACH ROW; argument:
+ * an asynchronous computed column whose empty cells are pending by
+ * themselves (nulls_pending).  The row's empty cell is its pending work: the
+ * worker finds it through the column's partial index, so nothing is written
+ * here.  Refuses a value written into the column; an entry that an earlier
+ * row with the same key left in the queue (a cell left alone, a retry) is
+ * given a new version, so that it does not stand for this row; wakes the
+ * worker at commit.  No SPI, no transition table: this runs for every
+ * single-row INSERT of an application.
+ */
+Datum
+openrouter_async_insert_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigger = (TriggerData *) fcinfo->context;
+	InsertTriggerState *state;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigger->tg_event) ||
+		trigger->tg_trigger->tgnargs != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("openrouter_async_insert_trigger() must be a BEFORE INSERT row trigger"),
+				 errhint("Use openrouter_add_computed_column(), which creates the triggers.")));
+	state = fcinfo->flinfo->fn_extra;
+	if (state == NULL)
+		state = insert_trigger_state(fcinfo, trigger);
+	if (state->column == InvalidAttrNumber)
+		return PointerGetDatum(trigger->tg_trigtuple);
+	if (!slot_attisnull(trigger->tg_trigslot, state->column))
+		hand_edit_error(RelationGetRelid(trigger->tg_relation), trigger->tg_trigger->tgargs[0]);
+	if (OidIsValid(state->queue))
+	{
+		Oid			relid = RelationGetRelid(trigger->tg_relation);
+		const char *column = trigger->tg_trigger->tgargs[0];
+		Datum		key = key_writer_text(&state->key, trigger->tg_trigslot);
+
+		if (or_async_queue_has_entry(state->queue, relid, column, key))
+			enqueue_keys_sql(state->ns, relid, column,
+							 PointerGetDatum(construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT)));
+	}
+	wake_worker_when_committed();
+	return PointerGetDatum(trigger->tg_trigtuple);
+}
+
 /* ---------- SQL entry points ---------- */
 
 static void
@@ -1758,6 +1905,114 @@ static char *
 trigger_name(int position, const char *event)
 {
 	return psprintf("openrouter_cc_%06d_%s", position, event);
+}
+
+/*
+ * (Re)create a computed column's INSERT trigger: the statement trigger with
+ * its transition table, or for an asynchronous column whose empty cells are
+ * pending, the row trigger that writes nothing (same name, same place in the
+ * firing order).
+ */
+static void
+create_insert_trigger(Oid ns, Oid relid, int position, const char *column, bool row_trigger,
+					  bool replace)
+{
+	char	   *table = qualified_table(relid);
+	const char *name = quote_identifier(trigger_name(position, "ins"));
+	char	   *schema = get_namespace_name(ns);
+
+	if (replace)
+		run_ddl(psprintf("DROP TRIGGER %s ON %s", name, table));
+	if (row_trigger)
+		run_ddl(psprintf("CREATE TRIGGER %s BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)",
+						 name, table, quote_qualified_identifier(schema, ASYNC_INSERT_TRIGGER_FUNCTION),
+						 quote_literal_cstr(column)));
+	else
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS openrouter_new_rows"
+						 " FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
+						 name, table, quote_qualified_identifier(schema, TRIGGER_FUNCTION),
+						 quote_literal_cstr(column)));
+}
+
+/* the partial indexes (key) WHERE column IS NULL of a table */
+static List *
+pending_indexes(Oid relid, const char *column)
+{
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2];
+	List	   *result = NIL;
+
+	values[0] = ObjectIdGetDatum(relid);
+	values[1] = CStringGetTextDatum(psprintf("(%s IS NULL)", quote_identifier(column)));
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql("SELECT i.indexrelid FROM pg_catalog.pg_index i"
+			" WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
+			" AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) $2",
+			2, types, values, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		Oid			index = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		MemoryContext spi = MemoryContextSwitchTo(caller);
+
+		result = lappend_oid(result, index);
+		MemoryContextSwitchTo(spi);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * The index through which the worker finds the empty cells of an
+ * asynchronous column whose empty cells are pending: on the primary key,
+ * WHERE column IS NULL (an INSERT adds one small entry to it; an answer
+ * takes the row out of it).  Created as the table's owner (the caller), kept
+ * if one is there (adopting a column).
+ */
+static void
+create_pending_index(Oid relid, const char *column)
+{
+	TableKey	key = primary_key(relid);
+	StringInfoData columns;
+
+	if (pending_indexes(relid, column) != NIL)
+		return;
+	initStringInfo(&columns);
+	for (int i = 0; i < key.ncolumns; i++)
+		appendStringInfo(&columns, "%s%s", i > 0 ? ", " : "", key.columns[i]);
+	run_ddl(psprintf("CREATE INDEX %s ON %s (%s) WHERE %s IS NULL",
+					 quote_identifier(ChooseRelationName(get_rel_name(relid), column, "pending",
+														 get_rel_namespace(relid), false)),
+					 qualified_table(relid), columns.data, quote_identifier(column)));
+}
+
+static void
+drop_pending_index(Oid relid, const char *column)
+{
+	ListCell   *lc;
+
+	foreach(lc, pending_indexes(relid, column))
+		run_ddl(psprintf("DROP INDEX %s",
+						 quote_qualified_identifier(get_namespace_name(get_rel_namespace(lfirst_oid(lc))),
+													get_rel_name(lfirst_oid(lc)))));
+}
+
+/* the number of a table's rows that satisfy condition */
+static uint64
+count_rows(Oid relid, const char *condition)
+{
+	uint64		result;
+	bool		isnull;
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	run_sql(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s", qualified_table(relid), condition),
+			0, NULL, NULL, NULL);
+	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return result;
 }
 
 /* on_error as given (never NULL here): failure.c checks it */
@@ -1806,6 +2061,7 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	bool		backfill = PG_ARGISNULL(4) ? true : PG_GETARG_BOOL(4);
 	bool		adopt = PG_NARGS() > 5 && !PG_ARGISNULL(5) && PG_GETARG_BOOL(5);
 	bool		async = PG_NARGS() > 6 && mode_arg(fcinfo, 6);
+	bool		nulls_pending;
 	AttrNumber	adopted;
 	BoundExpression bound;
 	List	   *existing;
@@ -1884,11 +2140,15 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	if (adopted == InvalidAttrNumber)
 		run_ddl(psprintf("ALTER TABLE %s ADD COLUMN %s %s", table, quote_identifier(column),
 						 format_type_with_typemod(bound.type, bound.typmod)));
-	run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s REFERENCING NEW TABLE AS openrouter_new_rows"
-					 " FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
-					 quote_identifier(trigger_name(position, "ins")), table,
-					 quote_qualified_identifier(get_namespace_name(ns), TRIGGER_FUNCTION),
-					 quote_literal_cstr(column)));
+	/*
+	 * An asynchronous column that fills its existing rows has every empty
+	 * cell pending (its inserted rows need no queue entry); one added with
+	 * backfill => false queues its inserted rows and leaves the others alone.
+	 */
+	nulls_pending = async && backfill;
+	if (nulls_pending)
+		create_pending_index(relid, column);
+	create_insert_trigger(ns, relid, position, column, nulls_pending, false);
 	run_ddl(psprintf("CREATE TRIGGER %s AFTER UPDATE ON %s REFERENCING OLD TABLE AS openrouter_old_rows"
 					 " NEW TABLE AS openrouter_new_rows FOR EACH STATEMENT EXECUTE FUNCTION %s(%s)",
 					 quote_identifier(trigger_name(position, "upd")), table,
@@ -1900,9 +2160,9 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 	foreach(lc, inputs)
 		names[n++] = DirectFunctionCall1(namein, CStringGetDatum(strVal(lfirst(lc))));
 	{
-		Oid			types[9] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, NAMEARRAYOID, INT4OID,
-		TEXTOID, BOOLOID, TEXTOID};
-		Datum		values[9];
+		Oid			types[10] = {REGCLASSOID, NAMEOID, TEXTOID, TEXTOID, NAMEARRAYOID, INT4OID,
+		TEXTOID, BOOLOID, TEXTOID, BOOLOID};
+		Datum		values[10];
 
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = DirectFunctionCall1(namein, CStringGetDatum(column));
@@ -1914,21 +2174,29 @@ openrouter_add_computed_column(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(bound.search_path);
 		values[7] = BoolGetDatum(whole_row);
 		values[8] = CStringGetTextDatum(async ? "async" : "sync");
+		values[9] = BoolGetDatum(nulls_pending);
 		write_definitions(ns, "INSERT INTO %s (table_oid, column_name, expression, on_error,"
-						  " input_columns, position, search_path, whole_row, mode)"
-						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9, types, values);
+						  " input_columns, position, search_path, whole_row, mode, nulls_pending)"
+						  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", 10, types, values);
 	}
 	CommandCounterIncrement();
 
 	/* backfill every existing row, now or with CALL openrouter_backfill() */
 	if (!backfill)
 		PG_RETURN_INT64(0);
+	if (nulls_pending)
+	{
+		/* its empty cells are the worker's work: nothing to queue */
+		uint64		pending = count_rows(relid, psprintf("%s IS NULL", quote_identifier(column)));
+
+		if (pending > 0)
+			wake_worker_when_committed();
+		PG_RETURN_INT64((int64) pending);
+	}
 	cc = computed_column(ns, relid, column);
 	/* an adopted column keeps its values: only its empty cells are computed */
 	ctids = select_ctids(relid, adopted != InvalidAttrNumber
 						 ? psprintf("%s IS NULL", quote_identifier(column)) : "true", &n);
-	if (async)
-		PG_RETURN_INT64((int64) or_enqueue_cells(ns, cc, ctids, n));
 	(void) or_compute_cells(cc, ctids, n, &n, &counts);
 	PG_RETURN_INT64((int64) counts.computed);
 }
@@ -1997,17 +2265,28 @@ update_definition(Oid ns, const OrComputedColumn *cc, const char *assignments,
 	CommandCounterIncrement();
 }
 
-/* The rows of an asynchronous column's pending cells, read as the current user. */
+/*
+ * The rows of an asynchronous column's pending cells, read as the current
+ * user: queued (and not left alone), or empty without an entry when its
+ * empty cells are pending.
+ */
 static ItemPointerData *
 pending_ctids(Oid ns, const OrComputedColumn *cc, int *n)
 {
 	char	   *queue = quote_qualified_identifier(get_namespace_name(ns), ASYNC_QUEUE);
+	char	   *table = qualified_table(cc->relid);
+	char	   *entry = psprintf("SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) %u"
+								 " AND q.column_name OPERATOR(pg_catalog.=) %s AND %s",
+								 queue, cc->relid, quote_literal_cstr(cc->column),
+								 or_key_match_sql(cc->relid, table, "q.row_key"));
 
 	return select_ctids(cc->relid,
-						psprintf("EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) %u"
-								 " AND q.column_name OPERATOR(pg_catalog.=) %s AND %s)",
-								 queue, cc->relid, quote_literal_cstr(cc->column),
-								 or_key_match_sql(cc->relid, qualified_table(cc->relid), "q.row_key")),
+						psprintf("EXISTS (%s AND q.not_before OPERATOR(pg_catalog.<) 'infinity')%s",
+								 entry,
+								 cc->nulls_pending
+								 ? psprintf(" OR (%s.%s IS NULL AND NOT EXISTS (%s))",
+											table, quote_identifier(cc->column), entry)
+								 : ""),
 						n);
 }
 
@@ -2061,13 +2340,19 @@ openrouter_alter_computed_column(PG_FUNCTION_ARGS)
 		if (async == cc->async)
 			PG_RETURN_INT64(0);
 		values[0] = CStringGetTextDatum(async ? "async" : "sync");
-		update_definition(ns, cc, "mode = $3, paused = false", 1, types, values);
+		/* an asynchronous column has every empty cell pending; a synchronous one needs no index */
+		update_definition(ns, cc, "mode = $3, paused = false, nulls_pending = ($3 OPERATOR(pg_catalog.=) 'async')",
+						  1, types, values);
 		if (async)
 		{
-			/* what sync mode left empty is pending now */
+			/* what sync mode left empty is pending now, with nothing to queue */
 			cc->async = true;
-			ctids = select_ctids(relid, psprintf("%s IS NULL", quote_identifier(column)), &n);
-			result = or_enqueue_cells(ns, cc, ctids, n);
+			cc->nulls_pending = true;
+			create_pending_index(relid, column);
+			create_insert_trigger(ns, relid, cc->position, column, true, true);
+			result = count_rows(relid, psprintf("%s IS NULL", quote_identifier(column)));
+			if (result > 0)
+				wake_worker_when_committed();
 		}
 		else
 		{
@@ -2076,6 +2361,12 @@ openrouter_alter_computed_column(PG_FUNCTION_ARGS)
 			/* what the worker had not computed yet, now */
 			ctids = pending_ctids(ns, cc, &n);
 			forget_pending(ns, cc);
+			if (cc->nulls_pending)
+			{
+				drop_pending_index(relid, column);
+				create_insert_trigger(ns, relid, cc->position, column, false, true);
+			}
+			cc->nulls_pending = false;
 			cc->async = false;
 			ctids = or_compute_cells(cc, ctids, n, &n, &counts);
 			or_compute_dependents(ns, cc, ctids, n);
@@ -2114,14 +2405,7 @@ set_paused(FunctionCallInfo fcinfo, bool paused)
 			(errmsg("openrouter: computed column \"%s\" of %s %s", column,
 					table_for_message(relid), paused ? "paused" : "resumed")));
 	if (!paused)
-	{
-		if (!wake_callback_registered)
-		{
-			RegisterXactCallback(wake_worker_at_commit, NULL);
-			wake_callback_registered = true;
-		}
-		wake_at_commit = true;
-	}
+		wake_worker_when_committed();
 }
 
 /* openrouter_pause(tbl, column_name) */

@@ -24,6 +24,7 @@ typedef struct OrComputedColumn
 	bool		whole_row;		/* reads the whole row: every column is an input */
 	bool		async;			/* computed by the background worker (async_columns.c) */
 	bool		paused;			/* async: left alone by the worker for now */
+	bool		nulls_pending;	/* async: every NULL cell is pending by itself */
 	int			ninputs;		/* the columns it reads (transitively) */
 	char	  **inputs;
 } OrComputedColumn;

@@ -2,11 +2,12 @@
 -- the new arguments (test/t/async.pl has the worker's behaviour).
 \set SHOW_CONTEXT never
 
--- wait (up to 30 s) until the background worker has computed a table's queue
+-- wait (up to 30 s) until the background worker has computed a table's pending cells
 CREATE FUNCTION wait_for_worker(tbl regclass) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
   FOR i IN 1 .. 300 LOOP
-    IF NOT EXISTS (SELECT 1 FROM openrouter_async_queue WHERE table_oid = tbl) THEN
+    IF NOT EXISTS (SELECT 1 FROM openrouter_computed_columns
+                   WHERE table_name = tbl AND pending_rows > 0) THEN
       RETURN true;
     END IF;
     PERFORM pg_sleep(0.1);
@@ -82,12 +83,14 @@ RESET ROLE;
 DROP ROLE async_reader;
 SELECT count(*) AS own_entries FROM openrouter_async_queue;
 
--- the queue entries of inserted rows: one per row, with the table's
--- defaults; a key queued already (its row deleted and inserted again before
--- the worker got to it) gets a new version, not a second entry
+-- a column added with backfill => false leaves the existing rows alone and
+-- queues the inserted ones: one entry per row, with the table's defaults; a
+-- key queued already (its row deleted and inserted again before the worker
+-- got to it) gets a new version, not a second entry
 CREATE TABLE async_keys (a int, b text, prompt text, PRIMARY KEY (a, b));
+INSERT INTO async_keys VALUES (0, 'old', 'left alone');
 SELECT openrouter_add_computed_column('async_keys', 'r', $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')$$,
-                                      mode => 'async');
+                                      mode => 'async', backfill => false);
 SELECT openrouter_pause('async_keys', 'r');
 INSERT INTO async_keys VALUES (1, 'x', 'one'), (2, 'a "quoted", text', 'two');
 SELECT row_key, attempts, not_before FROM openrouter_async_queue
@@ -102,7 +105,43 @@ BEGIN;
 INSERT INTO async_keys VALUES (3, 'y', 'rolled back');
 ROLLBACK;
 SELECT count(*) AS entries FROM openrouter_async_queue WHERE table_oid = 'async_keys'::regclass;
+SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'async_keys'::regclass;
 DROP TABLE async_keys;
+
+-- a column that fills its rows has every empty cell pending: an INSERT
+-- writes no queue entry (the worker finds the cell through a partial index),
+-- its BEFORE INSERT row trigger refuses a value for the column, and an entry
+-- an earlier row with the same key left (a cell left empty) gets a new
+-- version, so that it stands for the new row
+CREATE TABLE async_nulls (id int PRIMARY KEY, prompt text);
+SELECT openrouter_add_computed_column('async_nulls', 'r', $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')$$,
+                                      mode => 'async') AS pending;
+SELECT openrouter_pause('async_nulls', 'r');
+INSERT INTO async_nulls VALUES (1, 'one');
+SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'async_nulls'::regclass ORDER BY tgname;
+SELECT indexrelid::regclass AS index, pg_get_expr(indpred, indrelid) AS predicate
+FROM pg_index WHERE indrelid = 'async_nulls'::regclass AND indpred IS NOT NULL;
+INSERT INTO async_nulls VALUES (2, 'two'), (3, 'three');
+SELECT count(*) AS entries FROM openrouter_async_queue WHERE table_oid = 'async_nulls'::regclass;
+SELECT pending_rows, done_rows FROM openrouter_computed_columns WHERE table_name = 'async_nulls'::regclass;
+INSERT INTO async_nulls VALUES (4, 'hand-written', '{}');
+INSERT INTO openrouter_async_queue (table_oid, column_name, row_key, version, not_before)
+VALUES ('async_nulls'::regclass, 'r', '{5}', 0, 'infinity');
+SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'async_nulls'::regclass;
+INSERT INTO async_nulls VALUES (5, 'a key used before');
+SELECT row_key, version > 0 AS new_version, not_before FROM openrouter_async_queue
+WHERE table_oid = 'async_nulls'::regclass;
+SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'async_nulls'::regclass;
+-- computed by the worker: nothing pending, nothing queued
+SELECT openrouter_resume('async_nulls', 'r');
+SELECT wait_for_worker('async_nulls');
+SELECT count(*) FILTER (WHERE r ? 'choices') AS answered, count(*) AS rows FROM async_nulls;
+SELECT count(*) AS entries FROM openrouter_async_queue WHERE table_oid = 'async_nulls'::regclass;
+-- to sync: the statement trigger again, and no partial index
+SELECT openrouter_alter_computed_column('async_nulls', 'r', mode => 'sync');
+SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'async_nulls'::regclass ORDER BY tgname;
+SELECT count(*) AS partial_indexes FROM pg_index WHERE indrelid = 'async_nulls'::regclass AND indpred IS NOT NULL;
+DROP TABLE async_nulls;
 
 DROP TABLE async_demo;
 DROP FUNCTION wait_for_worker(regclass);
