@@ -1969,23 +1969,27 @@ pending_indexes(Oid relid, const char *column)
  * asynchronous column whose empty cells are pending: on the primary key,
  * WHERE column IS NULL (an INSERT adds one small entry to it; an answer
  * takes the row out of it).  Created as the table's owner (the caller), kept
- * if one is there (adopting a column).
+ * if one is there (adopting a column); it depends on the extension, so that
+ * DROP EXTENSION removes it.
  */
 static void
 create_pending_index(Oid relid, const char *column)
 {
 	TableKey	key = primary_key(relid);
 	StringInfoData columns;
+	char	   *name;
 
 	if (pending_indexes(relid, column) != NIL)
 		return;
 	initStringInfo(&columns);
 	for (int i = 0; i < key.ncolumns; i++)
 		appendStringInfo(&columns, "%s%s", i > 0 ? ", " : "", key.columns[i]);
+	name = ChooseRelationName(get_rel_name(relid), column, "pending", get_rel_namespace(relid), false);
 	run_ddl(psprintf("CREATE INDEX %s ON %s (%s) WHERE %s IS NULL",
-					 quote_identifier(ChooseRelationName(get_rel_name(relid), column, "pending",
-														 get_rel_namespace(relid), false)),
-					 qualified_table(relid), columns.data, quote_identifier(column)));
+					 quote_identifier(name), qualified_table(relid), columns.data, quote_identifier(column)));
+	/* DROP EXTENSION drops it with the triggers; pg_dump keeps that */
+	run_ddl(psprintf("ALTER INDEX %s DEPENDS ON EXTENSION openrouter",
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), name)));
 }
 
 static void

@@ -23,6 +23,14 @@ sub sent_since { my ($before) = @_; return requests() - $before - 1; }
 
 sub sql { return $node->safe_psql('postgres', $_[0]); }
 
+# no cell left to compute (in a database, or of one table)
+sub computed_query
+{
+	my ($table) = @_;
+	my $which = defined $table ? "WHERE table_name = '$table'::regclass" : '';
+	return qq{SELECT coalesce(sum(pending_rows), 0) = 0 FROM openrouter_computed_columns $which};
+}
+
 sub log_position { return -s $node->logfile; }
 sub log_since
 {
@@ -68,7 +76,9 @@ ok($pickup < 1.5, "within a second of its commit ($pickup s; the worker is woken
 sql(q{SELECT openrouter_chat('[{"role":"user","content":"x"}]', 'standin/stats_reset')});
 $before = requests();
 sql(q{INSERT INTO t (id, prompt, model) SELECT i, 'many ' || i, 'standin/latency=500;echo' FROM generate_series(100, 199) i});
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_async_queue}), '100 rows computed');
+ok($node->poll_query_until('postgres', computed_query('t')), '100 rows computed');
+is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 't'::regclass}), '0',
+	'inserted rows need no queue entry (their empty cells are the pending work)');
 my $stats = standin_stats($node);
 ok($stats->{max_in_flight} >= 30, "with up to max_concurrency requests in flight ($stats->{max_in_flight})");
 is($stats->{requests} - $before - 1, 100, 'each cell once');
@@ -90,7 +100,7 @@ sql(q{ALTER SYSTEM SET openrouter.max_concurrency = 12; SELECT pg_reload_conf()}
 sleep 1;	# the workers read the new value at their next loop
 sql(q{SELECT openrouter_chat('[{"role":"user","content":"x"}]', 'standin/stats_reset')});
 $node->safe_psql($_, q{SELECT openrouter_resume('shared_limit', 'r')}) for ('postgres', 'other');
-ok($node->poll_query_until($_, q{SELECT count(*) = 0 FROM openrouter_async_queue}), "the worker of database $_ computed its cells")
+ok($node->poll_query_until($_, computed_query('shared_limit')), "the worker of database $_ computed its cells")
 	for ('postgres', 'other');
 $stats = standin_stats($node);
 cmp_ok($stats->{max_in_flight}, '<=', 12,
@@ -116,7 +126,7 @@ sql(q{INSERT INTO t (id, prompt, model) VALUES (20, 'first input', 'standin/late
 ok($node->poll_query_until('postgres',
 	q{SELECT in_flight = 1 FROM openrouter_computed_columns WHERE column_name = 'r'}), 'its request is in flight');
 sql(q{UPDATE t SET prompt = 'second input' WHERE id = 20});
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_async_queue}), 'computed');
+ok($node->poll_query_until('postgres', computed_query('t')), 'computed');
 like(sql(q{SELECT r->'choices'->0->'message'->>'content' FROM t WHERE id = 20}), qr/second input/,
 	'the answer is to the new input, never the stale one');
 is(sent_since($before), 2, 'two requests: one per input');
@@ -184,6 +194,34 @@ ok($node->poll_query_until('postgres', q{SELECT r ? 'choices' FROM f WHERE id = 
 sql(q{ALTER SYSTEM RESET openrouter.max_retries});
 sql(q{SELECT pg_reload_conf()});
 
+# a cell computed empty (a failure in a text column, or a NULL answer) is left
+# alone, not computed again and again; a new row with its key, or recompute, is
+sql(q{CREATE TABLE n (id int PRIMARY KEY, model text)});
+sql(q{SELECT openrouter_add_computed_column('n', 'answer',
+	$$openrouter_chat(openrouter_messages('hi'), model)->'choices'->0->'message'->>'content'$$,
+	on_error => 'ignore', mode => 'async')});
+$before = requests();
+sql(q{INSERT INTO n VALUES (1, 'standin/status=400')});
+ok($node->poll_query_until('postgres',
+	q{SELECT not_before = 'infinity' FROM openrouter_async_queue WHERE table_oid = 'n'::regclass}),
+	'a cell computed empty is left alone (an entry due never)');
+sleep 2;
+is(sent_since($before), 1, 'and not computed again');
+is(sql(q{SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'n'::regclass}), '0',
+	'nor counted as pending');
+$before = requests();
+sql(q{DELETE FROM n; INSERT INTO n VALUES (1, 'standin/status=400')});
+ok($node->poll_query_until('postgres',
+	q{SELECT not_before = 'infinity' AND version > 0 FROM openrouter_async_queue WHERE table_oid = 'n'::regclass}),
+	'a new row with the same key is computed');
+sleep 1;
+is(sent_since($before), 1, 'once');
+$before = requests();
+sql(q{UPDATE n SET model = 'standin/echo'});
+ok($node->poll_query_until('postgres', q{SELECT answer IS NOT NULL FROM n}), 'an UPDATE of its input computes it again');
+is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 'n'::regclass}), '0', 'and forgets the entry');
+is(sent_since($before), 1, 'once');
+
 # on_error 'abort': the first permanent failure pauses the column
 $log_at = log_position();
 sql(q{SELECT openrouter_alter_computed_column('f', 'r', on_error => 'abort')});
@@ -199,7 +237,7 @@ sleep 2;
 is(sql(q{SELECT pending_rows || ' ' || paused FROM openrouter_computed_columns WHERE table_name = 't'::regclass}),
 	'5 true', 'a paused column is left alone');
 $node->restart;
-is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 't'::regclass}), '5',
+is(sql(q{SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 't'::regclass}), '5',
 	'pending work survives a restart');
 $before = requests();
 sql(q{SELECT openrouter_resume('t', 'r')});
@@ -275,8 +313,7 @@ is(sql(q{SELECT md5(r::text) FROM t WHERE id = 1}), $kept, 'back to async, still
 # ---- the server log: one line per state change, not one per row
 $log_at = log_position();
 sql(q{INSERT INTO t (id, prompt) SELECT i, 'log ' || i FROM generate_series(1000, 1299) i});
-ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_async_queue WHERE table_oid = 't'::regclass}),
-	'300 rows computed');
+ok($node->poll_query_until('postgres', computed_query('t')), '300 rows computed');
 my $lines = () = log_since($log_at) =~ /openrouter worker:/g;
 is($lines, 2, 'two lines in the server log: started and caught up');
 
@@ -290,5 +327,7 @@ sleep 2;
 my $after_drop = log_since($log_at);
 unlike($after_drop, qr/ERROR|stopped; starting it again/, 'DROP EXTENSION while in flight raises nothing in the worker');
 is(sql(q{SELECT count(*) FROM pg_class WHERE relname LIKE 'openrouter%'}), '0', 'and leaves nothing behind');
+is(sql(q{SELECT count(*) FROM pg_index WHERE indrelid = 't'::regclass AND indpred IS NOT NULL}), '0',
+	'not even the partial index of the pending cells');
 
 done_testing();
