@@ -1065,7 +1065,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'openrouter_add_computed_column'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION openrouter_add_computed_column(regclass, name, text, text, boolean, boolean, text) IS
-$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. The expression is bound now: names resolve under the current search_path, once. on_error is the default of the calls in the expression that pass none: 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). INSERT or UPDATE of the column's value is refused. The table needs a primary key; only its owner may call this. mode 'sync' (the default) computes in the statement that inserts or updates the row, every call of one statement concurrently (up to openrouter.max_concurrency), paid by the role running it; mode 'async' leaves the cell pending and the background worker computes it after the commit, as the table's owner with the owner's key (failures are then kept per cell; under 'abort' the first one pauses the column). With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes (in async mode: by the worker). With adopt => true it takes over an existing column (e.g. after DROP EXTENSION, or one filled by hand), keeping its values and computing only its NULL cells. Returns the number of rows filled (async: queued).$$;
+$$Pixeltable's add_computed_column: adds column_name to the table, typed by the expression (any SQL expression over the row's columns, e.g. openrouter_chat(...) or openrouter_chat(...)->'choices'->0->'message'->>'content'), fills it for every existing row, and from then on computes it for inserted rows and for rows whose input columns change. The expression is bound now: names resolve under the current search_path, once. on_error is the default of the calls in the expression that pass none: 'abort' fails the statement at the first failure; 'ignore' keeps each failure in its cell ({"error": ...} in jsonb columns). INSERT or UPDATE of the column's value is refused. The table needs a primary key; only its owner may call this. mode 'sync' (the default) computes in the statement that inserts or updates the row, every call of one statement concurrently (up to openrouter.max_concurrency), paid by the role running it; mode 'async' leaves the cell pending and the background worker computes it after the commit, as the table's owner with the owner's key (failures are then kept per cell; under 'abort' the first one pauses the column). With backfill => false existing rows are left NULL, to be filled by CALL openrouter_backfill(), which commits as it goes (in async mode: by the worker). With adopt => true it takes over an existing column (e.g. after DROP EXTENSION, or one filled by hand), keeping its values and computing only its NULL cells. An async column that fills its rows gets a partial index on the key WHERE the column IS NULL, through which the worker finds the empty cells (an INSERT writes nothing else); with backfill => false its inserted rows are queued instead. Returns the number of rows filled (async: pending).$$;
 
 CREATE FUNCTION openrouter_alter_computed_column(
     tbl regclass, column_name name, mode text DEFAULT NULL, on_error text DEFAULT NULL)
@@ -1073,14 +1073,14 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'openrouter_alter_computed_column'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION openrouter_alter_computed_column(regclass, name, text, text) IS
-$$Changes a computed column's mode ('sync' or 'async') or on_error ('abort' or 'ignore'); NULL keeps it. Stored answers are kept. Switching to async queues the column's empty cells for the background worker; switching to sync computes its pending cells now. The table's owner only. Returns the number of cells queued or computed.$$;
+$$Changes a computed column's mode ('sync' or 'async') or on_error ('abort' or 'ignore'); NULL keeps it. Stored answers are kept. Switching to async makes the column's empty cells pending for the background worker (building a partial index on the key WHERE the column IS NULL); switching to sync computes its pending cells now. The table's owner only. Returns the number of cells queued or computed.$$;
 
 CREATE FUNCTION openrouter_pause(tbl regclass, column_name name)
 RETURNS void
 AS 'MODULE_PATHNAME', 'openrouter_pause'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION openrouter_pause(regclass, name) IS
-$$Stops the background worker from computing an asynchronous computed column (what is in flight finishes); new rows keep being queued. The table's owner only.$$;
+$$Stops the background worker from computing an asynchronous computed column (what is in flight finishes); new rows stay pending. The table's owner only.$$;
 
 CREATE FUNCTION openrouter_resume(tbl regclass, column_name name)
 RETURNS void

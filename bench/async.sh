@@ -44,8 +44,8 @@ inserts() {						# table -> seconds
 	since "$t0"
 }
 wait_drained() {				# table
-	until [ "$(q -c "SELECT count(*) FROM openrouter_async_queue WHERE table_oid = '$1'::regclass")" = 0 ]; do
-		sleep 0.05
+	until [ "$(q -c "SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = '$1'::regclass")" = 0 ]; do
+		sleep 0.2
 	done
 }
 

@@ -4,15 +4,20 @@
  *		computes their pending cells, and openrouter_async_progress().
  *
  * A column in mode 'async' is not computed by the statement that inserts or
- * updates a row: its trigger (computed.c) records the row's key in the
- * queue table openrouter_async_queue, with a new version each time the
- * row's input changes, and wakes this database's worker when the
- * transaction commits.  The worker (worker.c) calls or_async_columns_step()
- * in its loop; each step computes one chunk of one column, in a transaction
- * of its own:
+ * updates a row.  An inserted row's empty cell is itself the pending work
+ * (nulls_pending: the column has a partial index on the table's key WHERE
+ * the column IS NULL, and its row trigger in computed.c writes nothing); an
+ * UPDATE of an input column records the row's key in the queue table
+ * openrouter_async_queue, with a new version each time the row's input
+ * changes (so does everything of a column added with backfill => false).
+ * Both wake this database's worker when the transaction commits.  The worker
+ * (worker.c) calls or_async_columns_step() in its loop; each step computes
+ * one chunk of one column, in a transaction of its own:
  *	1. claim: up to 2 x openrouter.max_concurrency queued cells that are due,
- *	   skipping rows whose input is itself a queued cell of another
- *	   asynchronous column (chains: each link once its input is there);
+ *	   then (as the owner, FOR NO KEY UPDATE SKIP LOCKED) empty cells that
+ *	   have no entry, skipping rows whose input is itself a pending cell of
+ *	   another asynchronous column (chains: each link once its input is
+ *	   there);
  *	2. as the table's owner, under SECURITY_RESTRICTED_OPERATION (api_key.c's
  *	   one exception to ORK02 lets the owner's key pay there): find the rows,
  *	   and compute their cells with or_compute_cells(), the one function that
@@ -23,7 +28,10 @@
  *	   version that was claimed: a row whose input changed meanwhile was
  *	   queued again and is computed again, for its new input.  A cell whose
  *	   final failure was transient ({"error": {"retryable": true}}, jsonb
- *	   columns) stays queued, due again after a backoff, for a few rounds.
+ *	   columns) stays (or gets) queued, due again after a backoff, for a few
+ *	   rounds.  A cell that stays empty (a failure in a non-jsonb column, a
+ *	   NULL answer) keeps an entry due never (not_before infinity), or it
+ *	   would be pending again at once.
  *	4. commit: a crash loses at most this chunk's answers, and its cells are
  *	   still queued.
  *

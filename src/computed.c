@@ -1808,6 +1808,7 @@ typedef struct InsertTriggerState
 	Oid			ns;
 	AttrNumber	column;			/* InvalidAttrNumber: dropped */
 	Oid			queue;			/* InvalidOid: no queue (the extension at 1.0) */
+	bool		paused;			/* the worker leaves the column alone: no need to wake it */
 	KeyWriter	key;
 } InsertTriggerState;
 
@@ -1824,6 +1825,13 @@ insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
 	if (state->column < 0)
 		state->column = InvalidAttrNumber;
 	state->queue = get_relname_relid(ASYNC_QUEUE, state->ns);
+	{
+		ListCell   *lc;
+
+		foreach(lc, or_computed_columns(state->ns, RelationGetRelid(rel), NULL))
+			if (strcmp(((OrComputedColumn *) lfirst(lc))->column, trigger->tg_trigger->tgargs[0]) == 0)
+				state->paused = ((OrComputedColumn *) lfirst(lc))->paused;
+	}
 	if (OidIsValid(index_oid))
 	{
 		Relation	index = index_open(index_oid, AccessShareLock);
@@ -1883,7 +1891,8 @@ openrouter_async_insert_trigger(PG_FUNCTION_ARGS)
 			enqueue_keys_sql(state->ns, relid, column,
 							 PointerGetDatum(construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT)));
 	}
-	wake_worker_when_committed();
+	if (!state->paused)
+		wake_worker_when_committed();
 	return PointerGetDatum(trigger->tg_trigtuple);
 }
 

@@ -68,6 +68,46 @@ is($node->safe_psql('restored', q{
 is($node->safe_psql('restored', "$answer_ids comp WHERE id <= 3"), $comp_ids,
 	'and the computed column\'s answers stay, as plain data');
 
+# an asynchronous column: its pending cells are its empty cells, so they come
+# through a dump and are computed after the restore; its answers are data
+$node->safe_psql('postgres', 'CREATE DATABASE asrc');
+$node->safe_psql('asrc', q{
+	CREATE EXTENSION openrouter;
+	SELECT openrouter_configure_client('sk-or-v1-async-dump');
+	CREATE TABLE acomp (id int PRIMARY KEY, prompt text);
+	SELECT openrouter_add_computed_column('acomp', 'response',
+	  $$openrouter_chat(openrouter_messages(prompt), 'openai/gpt-4o-mini')$$, mode => 'async');
+	INSERT INTO acomp VALUES (1, 'first'), (2, 'second');});
+ok($node->poll_query_until('asrc', q{SELECT count(*) = 2 FROM acomp WHERE response ? 'choices'}),
+	'async: the worker answered two rows');
+$node->safe_psql('asrc', q{
+	SELECT openrouter_pause('acomp', 'response');
+	INSERT INTO acomp VALUES (3, 'third');});
+my $async_dump = $node->basedir . '/async.sql';
+$node->command_ok([ 'pg_dump', '-d', $node->connstr('asrc'), '-f', $async_dump ], 'pg_dump of an async column');
+$node->safe_psql('postgres', 'CREATE DATABASE adst');
+$node->command_ok([ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', $node->connstr('adst'), '-f', $async_dump ],
+	'restore of an async column');
+is($node->safe_psql('adst', q{SELECT mode || ' ' || paused || ' ' || pending_rows FROM openrouter_computed_columns}),
+	'async true 1', 'restored: asynchronous, paused, the empty cell pending');
+is($node->safe_psql('adst', q{
+	SELECT count(*) FROM pg_depend d JOIN pg_index i ON i.indexrelid = d.objid
+	WHERE i.indrelid = 'acomp'::regclass AND d.refclassid = 'pg_extension'::regclass AND d.deptype = 'x'}),
+	'1', 'with its partial index, which depends on the extension');
+$before = standin_stats($node)->{requests};
+$node->safe_psql('adst', q{
+	SELECT openrouter_configure_client('sk-or-v1-async-dump');
+	SELECT openrouter_resume('acomp', 'response');});
+ok($node->poll_query_until('adst', q{SELECT response ? 'choices' FROM acomp WHERE id = 3}),
+	'resumed after the restore, the worker computes the pending cell');
+$after = standin_stats($node)->{requests};
+is($after - $before - 1, 1, 'and only that one: the restored answers are data');
+is($node->safe_psql('adst', "$answer_ids acomp WHERE id <= 2"),
+	$node->safe_psql('asrc', "$answer_ids acomp WHERE id <= 2"), 'the same answers as before the dump');
+$node->safe_psql('adst', 'DROP EXTENSION openrouter CASCADE');
+is($node->safe_psql('adst', q{SELECT count(*) FROM pg_index WHERE indrelid = 'acomp'::regclass}), '1',
+	'DROP EXTENSION removes the partial index (the primary key stays)');
+
 # logical replication: the subscriber computes generated columns itself
 my $sub = new_openrouter_node('subscriber');
 $sub->safe_psql('postgres', q{
