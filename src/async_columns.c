@@ -345,14 +345,18 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	{
 		Oid			types[1] = {TEXTARRAYOID};
 		Datum		values[1];
-		bool	   *found = palloc0(sizeof(bool) * nclaimed);
+		bool	   *found = palloc0(sizeof(bool) * Max(nclaimed, 1));
 
-		values[0] = text_array(claimed_keys, nclaimed);
-		run(psprintf("SELECT t.ctid, k.n FROM pg_catalog.unnest($1) WITH ORDINALITY k(key, n)"
-					 " JOIN ONLY %s t ON %s", table, or_key_match_sql(cc->relid, "t", "k.key")),
-			1, types, values);
-		nrows = (int) SPI_processed;
 		ctids = palloc(sizeof(ItemPointerData) * limit);
+		nrows = 0;
+		if (nclaimed > 0)
+		{
+			values[0] = text_array(claimed_keys, nclaimed);
+			run(psprintf("SELECT t.ctid, k.n FROM pg_catalog.unnest($1) WITH ORDINALITY k(key, n)"
+						 " JOIN ONLY %s t ON %s", table, or_key_match_sql(cc->relid, "t", "k.key")),
+				1, types, values);
+			nrows = (int) SPI_processed;
+		}
 		for (int i = 0; i < nrows; i++)
 		{
 			bool		isnull;
@@ -610,7 +614,7 @@ compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candid
 		{
 			state->logged = true;
 			ereport(LOG,
-					(errmsg("openrouter worker: computing the queued cells of column \"%s\" of %s",
+					(errmsg("openrouter worker: computing the pending cells of column \"%s\" of %s",
 							candidate->column, state->table)));
 		}
 	}
@@ -634,7 +638,7 @@ compute_chunk_in_transaction(Oid ns, const char *schema, const Candidate *candid
 				(errmsg("openrouter worker: computing column \"%s\" of %s failed: %s",
 						candidate->column, state->table[0] ? state->table : "a dropped table",
 						error->message),
-				 errdetail("Its cells stay queued; the worker tries again in %d ms.", delay)));
+				 errdetail("Its cells stay pending; the worker tries again in %d ms.", delay)));
 		FreeErrorData(error);
 		done = 0;
 	}
