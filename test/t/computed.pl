@@ -94,11 +94,11 @@ $node->safe_psql('postgres', q{
 	SELECT openrouter_pause('followed', 'r');});
 $writer->query_safe(q{INSERT INTO followed VALUES (2, 'two')});
 is($node->safe_psql('postgres', q{
-	SELECT string_agg(id || ':' || coalesce(r, 'NULL'), ' ' ORDER BY id) || ' / queued ' ||
-	       (SELECT string_agg(row_key, ' ') FROM openrouter_async_queue WHERE table_oid = 'followed'::regclass)
+	SELECT string_agg(id || ':' || coalesce(r, 'NULL'), ' ' ORDER BY id) || ' / pending ' ||
+	       (SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'followed'::regclass)
 	FROM followed}),
-	'1:Stand-in answer to: one 2:NULL / queued {2}',
-	'a session that read the definitions before another session made the column async (and paused it) queues its next INSERT');
+	'1:Stand-in answer to: one 2:NULL / pending 1',
+	'a session that read the definitions before another session made the column async (and paused it) leaves its next INSERT pending');
 $writer->query_safe(q{BEGIN});
 $writer->query_safe(q{SELECT openrouter_alter_computed_column('followed', 'r', mode => 'sync')});
 $writer->query_safe(q{ROLLBACK});
