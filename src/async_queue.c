@@ -14,9 +14,10 @@
  * key that has none (a look into the primary key with a dirty snapshot:
  * entries of other transactions in progress count, so do rows being
  * deleted) and hands every other key back, for the caller's INSERT ... ON
- * CONFLICT to give it a new version; or_async_queue_has_entry(), the same
- * look for one key (the row trigger of a column whose empty cells are
- * pending writes nothing unless an earlier row with the key left an entry).  The entry written is the one the
+ * CONFLICT to give it a new version; or_async_queue_has_entry() and
+ * or_async_queue_has_entries(), the same look for one key, or for any key
+ * of a column (the row trigger of a column whose empty cells are pending
+ * writes nothing unless an earlier row with the key left an entry).  The entry written is the one the
  * table's defaults make (openrouter--1.0--1.1.sql): a version from
  * openrouter_async_version, attempts 0, not_before -infinity.
  *
@@ -66,6 +67,8 @@ static const struct
 #define QUEUE_NATTS ((int) lengthof(queue_columns))
 #define QUEUE_KEY_NATTS 3
 
+static bool has_entries(Oid queue_relid, Oid relid, const char *column, Datum key, int nkeys);
+
 /* the queue's only index, when the queue has the known shape; else NULL */
 static Relation
 open_known_shape(Relation queue)
@@ -103,9 +106,12 @@ open_known_shape(Relation queue)
 	return index;
 }
 
-/* is there an entry for the key, committed or in progress? */
+/*
+ * Is there an entry, committed or in progress, whose first nkeys key columns
+ * are these (all three: the entry of one cell; two: any of one column)?
+ */
 static bool
-entry_exists(Relation queue, Relation index, TupleTableSlot *slot, const Datum *key)
+entry_exists(Relation queue, Relation index, TupleTableSlot *slot, const Datum *key, int nkeys)
 {
 	static const RegProcedure equal[QUEUE_KEY_NATTS] = {F_OIDEQ, F_TEXTEQ, F_TEXTEQ};
 	ScanKeyData scankeys[QUEUE_KEY_NATTS];
@@ -113,12 +119,12 @@ entry_exists(Relation queue, Relation index, TupleTableSlot *slot, const Datum *
 	IndexScanDesc scan;
 	bool		found;
 
-	for (int i = 0; i < QUEUE_KEY_NATTS; i++)
+	for (int i = 0; i < nkeys; i++)
 		ScanKeyEntryInitialize(&scankeys[i], 0, i + 1, BTEqualStrategyNumber, InvalidOid,
 							   index->rd_indcollation[i], equal[i], key[i]);
 	InitDirtySnapshot(dirty);
-	scan = index_beginscan(queue, index, &dirty, QUEUE_KEY_NATTS, 0);
-	index_rescan(scan, scankeys, QUEUE_KEY_NATTS, NULL, 0);
+	scan = index_beginscan(queue, index, &dirty, nkeys, 0);
+	index_rescan(scan, scankeys, nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	return found;
@@ -159,7 +165,7 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = column_name;
 		values[2] = elems[i];
-		if (entry_exists(queue, index, slot, values))
+		if (entry_exists(queue, index, slot, values, QUEUE_KEY_NATTS))
 		{
 			rest[(*nrest)++] = elems[i];
 			continue;
@@ -185,6 +191,18 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 bool
 or_async_queue_has_entry(Oid queue_relid, Oid relid, const char *column, Datum key)
 {
+	return has_entries(queue_relid, relid, column, key, QUEUE_KEY_NATTS);
+}
+
+bool
+or_async_queue_has_entries(Oid queue_relid, Oid relid, const char *column)
+{
+	return has_entries(queue_relid, relid, column, (Datum) 0, QUEUE_KEY_NATTS - 1);
+}
+
+static bool
+has_entries(Oid queue_relid, Oid relid, const char *column, Datum key, int nkeys)
+{
 	Relation	queue = table_open(queue_relid, RowExclusiveLock);
 	Relation	index = open_known_shape(queue);
 	bool		found = true;
@@ -197,7 +215,7 @@ or_async_queue_has_entry(Oid queue_relid, Oid relid, const char *column, Datum k
 		values[0] = ObjectIdGetDatum(relid);
 		values[1] = CStringGetTextDatum(column);
 		values[2] = key;
-		found = entry_exists(queue, index, slot, values);
+		found = entry_exists(queue, index, slot, values, nkeys);
 		ExecDropSingleTupleTableSlot(slot);
 		index_close(index, NoLock);
 	}

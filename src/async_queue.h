@@ -26,4 +26,7 @@ extern Datum or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid rel
 extern bool or_async_queue_has_entry(Oid queue_relid, Oid relid, const char *column,
 									 Datum key);
 
+/* Whether the queue has any entry for the column (same look, same caveat). */
+extern bool or_async_queue_has_entries(Oid queue_relid, Oid relid, const char *column);
+
 #endif							/* OPENROUTER_ASYNC_QUEUE_H */

@@ -1807,7 +1807,7 @@ typedef struct InsertTriggerState
 {
 	Oid			ns;
 	AttrNumber	column;			/* InvalidAttrNumber: dropped */
-	Oid			queue;			/* InvalidOid: no queue (the extension at 1.0) */
+	Oid			queue;			/* InvalidOid: no look into the queue needed */
 	bool		paused;			/* the worker leaves the column alone: no need to wake it */
 	KeyWriter	key;
 } InsertTriggerState;
@@ -1845,6 +1845,18 @@ insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
 	}
 	else
 		state->queue = InvalidOid;	/* no key: nothing the queue can hold */
+
+	/*
+	 * Most columns have no entry at all (they are made by UPDATEs, retries
+	 * and cells computed empty, and go once computed): then no row of this
+	 * statement needs a look.  (An entry the worker leaves for a row that
+	 * another session deletes while this statement runs, for the key this
+	 * statement then inserts, is missed: the new row's cell stays empty
+	 * until openrouter_recompute(..., errors_only => true).)
+	 */
+	if (OidIsValid(state->queue) &&
+		!or_async_queue_has_entries(state->queue, RelationGetRelid(rel), trigger->tg_trigger->tgargs[0]))
+		state->queue = InvalidOid;
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = state;
 	return state;
