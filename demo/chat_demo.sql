@@ -31,7 +31,7 @@ CREATE TABLE chat_async (id serial PRIMARY KEY, prompt text NOT NULL);
 SELECT openrouter_add_computed_column('chat_async', 'response', $$
   openrouter_chat(openrouter_messages(prompt), model => 'openai/gpt-4o-mini',
                   site_name => 'openrouter PostgreSQL demo') $$,
-  on_error => 'ignore', mode => 'async') AS rows_queued;
+  on_error => 'ignore', mode => 'async') AS rows_pending;
 \echo 'inserting 3 batches of 10 rows, 0.3 s apart, each committed at once; the worker fills them meanwhile:'
 INSERT INTO chat_async (prompt) SELECT 'Tell me fact number ' || i || ' about Paris' FROM generate_series(1, 10) i;
 SELECT clock_timestamp()::time(2) AS "time", total_rows, pending_rows, in_flight, done_rows

@@ -265,8 +265,13 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	int			saved_context;
 	int			owner_context;
 
-	/* the table cannot go away under us now; it may be gone already */
-	LockRelationOid(candidate->relid, RowExclusiveLock);
+	/*
+	 * The table cannot go away under us now; it may be gone already.  Not
+	 * waiting: a long ALTER TABLE or VACUUM FULL on one table holds up no
+	 * other column (the next step tries again).
+	 */
+	if (!ConditionalLockRelationOid(candidate->relid, RowExclusiveLock))
+		return 0;
 	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(candidate->relid)))
 		return 0;
 	columns = or_computed_columns(ns, candidate->relid, NULL);
@@ -425,10 +430,12 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		ignoring.on_error = OR_ON_ERROR_IGNORE;
 		or_cache_keeps_retryable = true;
 		written = or_compute_cells(&ignoring, ctids, nrows, &nwritten, &counts);
-		or_compute_dependents(ns, cc, written, nwritten);
-		or_cache_keeps_retryable = false;
 
-		/* the keys of the rows written, and whether their failure was transient */
+		/*
+		 * the keys of the rows written, and whether their failure was
+		 * transient or their cell stays empty (read before the dependents
+		 * are computed: a synchronous one writes the rows again, elsewhere)
+		 */
 		{
 			Oid			types[1] = {TIDARRAYOID};
 			Datum		values[1];
@@ -470,6 +477,8 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 					done_keys[ndone++] = key;
 			}
 		}
+		or_compute_dependents(ns, cc, written, nwritten);
+		or_cache_keeps_retryable = false;
 	}
 	or_worker_pays_end();
 	SetUserIdAndSecContext(saved_user, saved_context);

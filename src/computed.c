@@ -34,10 +34,14 @@
  *   (by the executor, so that no internal statement shows as context), and
  *   each request collected remembers its row (prefetch.c); the answers are
  *   still written by one UPDATE per chunk.
- * - An asynchronous column (mode 'async') is not computed by the trigger:
- *   the rows' keys go into the queue openrouter_async_queue (written as the
- *   extension's owner from keys read as the caller; a new version each time
- *   a row's input changes) and the database's worker is woken at commit;
+ * - An asynchronous column (mode 'async') is not computed by the triggers.
+ *   An inserted row's empty cell is its pending work (the column's row
+ *   trigger writes nothing; the worker finds the cell through the column's
+ *   partial index, which the extension creates and drops with the mode);
+ *   the keys of updated rows (and of every row, for a column added with
+ *   backfill => false) go into the queue openrouter_async_queue (written as
+ *   the extension's owner from keys read as the caller; a new version each
+ *   time a row's input changes).  The database's worker is woken at commit;
  *   async_columns.c computes them.
  * or_compute_cells() is the one function that computes cells, in both modes;
  * everything else (trigger, recompute, backfill, the worker) chooses rows and
@@ -1370,7 +1374,7 @@ key_writer_init(KeyWriter *writer, int ncolumns, const AttrNumber *attnums, cons
 	fmgr_info(F_ARRAY_OUT, &writer->array_output);
 }
 
-/* the stored key (text) of the row in the slot */
+/* the stored key (text) of the row in the slot; (Datum) 0 if a part is NULL */
 static Datum
 key_writer_text(KeyWriter *writer, TupleTableSlot *slot)
 {
@@ -1379,6 +1383,8 @@ key_writer_text(KeyWriter *writer, TupleTableSlot *slot)
 		bool		isnull;
 		Datum		value = slot_getattr(slot, writer->attnums[i], &isnull);
 
+		if (isnull)				/* (not a stored key: nothing the queue can hold) */
+			return (Datum) 0;
 		writer->parts[i] = CStringGetTextDatum(OutputFunctionCall(&writer->outputs[i], value));
 	}
 	return CStringGetTextDatum(OutputFunctionCall(&writer->array_output,
@@ -1863,7 +1869,7 @@ insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
 }
 
 /*
- * openrouter_async_insert_trigger(): BEFORE INSERT, FOR EACH ROW; argument:
+ * openrouter_async_insert_trigger(): AFTER INSERT, FOR EACH ROW; argument:
  * an asynchronous computed column whose empty cells are pending by
  * themselves (nulls_pending).  The row's empty cell is its pending work: the
  * worker finds it through the column's partial index, so nothing is written
@@ -1871,7 +1877,10 @@ insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
  * row with the same key left in the queue (a cell left alone, a retry) is
  * given a new version, so that it does not stand for this row; wakes the
  * worker at commit.  No SPI, no transition table: this runs for every
- * single-row INSERT of an application.
+ * single-row INSERT of an application.  AFTER, not BEFORE: it sees the row
+ * as stored (after every BEFORE trigger, its key checked NOT NULL), only the
+ * rows really inserted (not those INSERT ... ON CONFLICT skipped), and COPY
+ * keeps its multi-row inserts.
  */
 Datum
 openrouter_async_insert_trigger(PG_FUNCTION_ARGS)
@@ -1879,18 +1888,18 @@ openrouter_async_insert_trigger(PG_FUNCTION_ARGS)
 	TriggerData *trigger = (TriggerData *) fcinfo->context;
 	InsertTriggerState *state;
 
-	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(trigger->tg_event) ||
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_AFTER(trigger->tg_event) ||
 		!TRIGGER_FIRED_FOR_ROW(trigger->tg_event) || !TRIGGER_FIRED_BY_INSERT(trigger->tg_event) ||
 		trigger->tg_trigger->tgnargs != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("openrouter_async_insert_trigger() must be a BEFORE INSERT row trigger"),
+				 errmsg("openrouter_async_insert_trigger() must be an AFTER INSERT row trigger"),
 				 errhint("Use openrouter_add_computed_column(), which creates the triggers.")));
 	state = fcinfo->flinfo->fn_extra;
 	if (state == NULL)
 		state = insert_trigger_state(fcinfo, trigger);
 	if (state->column == InvalidAttrNumber)
-		return PointerGetDatum(trigger->tg_trigtuple);
+		return PointerGetDatum(NULL);
 	if (!slot_attisnull(trigger->tg_trigslot, state->column))
 		hand_edit_error(RelationGetRelid(trigger->tg_relation), trigger->tg_trigger->tgargs[0]);
 	if (OidIsValid(state->queue))
@@ -1899,13 +1908,13 @@ openrouter_async_insert_trigger(PG_FUNCTION_ARGS)
 		const char *column = trigger->tg_trigger->tgargs[0];
 		Datum		key = key_writer_text(&state->key, trigger->tg_trigslot);
 
-		if (or_async_queue_has_entry(state->queue, relid, column, key))
+		if (key != (Datum) 0 && or_async_queue_has_entry(state->queue, relid, column, key))
 			enqueue_keys_sql(state->ns, relid, column,
 							 PointerGetDatum(construct_array(&key, 1, TEXTOID, -1, false, TYPALIGN_INT)));
 	}
 	if (!state->paused)
 		wake_worker_when_committed();
-	return PointerGetDatum(trigger->tg_trigtuple);
+	return PointerGetDatum(NULL);
 }
 
 /* ---------- SQL entry points ---------- */
@@ -1945,7 +1954,7 @@ create_insert_trigger(Oid ns, Oid relid, int position, const char *column, bool 
 	if (replace)
 		run_ddl(psprintf("DROP TRIGGER %s ON %s", name, table));
 	if (row_trigger)
-		run_ddl(psprintf("CREATE TRIGGER %s BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)",
+		run_ddl(psprintf("CREATE TRIGGER %s AFTER INSERT ON %s FOR EACH ROW EXECUTE FUNCTION %s(%s)",
 						 name, table, quote_qualified_identifier(schema, ASYNC_INSERT_TRIGGER_FUNCTION),
 						 quote_literal_cstr(column)));
 	else
@@ -1955,7 +1964,7 @@ create_insert_trigger(Oid ns, Oid relid, int position, const char *column, bool 
 						 quote_literal_cstr(column)));
 }
 
-/* the partial indexes (key) WHERE column IS NULL of a table */
+/* the partial indexes (key) WHERE column IS NULL the extension made on a table */
 static List *
 pending_indexes(Oid relid, const char *column)
 {
@@ -1968,7 +1977,13 @@ pending_indexes(Oid relid, const char *column)
 	values[1] = CStringGetTextDatum(psprintf("(%s IS NULL)", quote_identifier(column)));
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	/* (the extension's own: a user's index with that predicate is left alone) */
 	run_sql("SELECT i.indexrelid FROM pg_catalog.pg_index i"
+			" JOIN pg_catalog.pg_depend d ON d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass"
+			"  AND d.objid OPERATOR(pg_catalog.=) i.indexrelid AND d.deptype OPERATOR(pg_catalog.=) 'x'"
+			"  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass"
+			" JOIN pg_catalog.pg_extension e ON e.oid OPERATOR(pg_catalog.=) d.refobjid"
+			"  AND e.extname OPERATOR(pg_catalog.=) 'openrouter'"
 			" WHERE i.indrelid OPERATOR(pg_catalog.=) $1"
 			" AND pg_catalog.pg_get_expr(i.indpred, i.indrelid) OPERATOR(pg_catalog.=) $2",
 			2, types, values, NULL);

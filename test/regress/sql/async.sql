@@ -110,7 +110,7 @@ DROP TABLE async_keys;
 
 -- a column that fills its rows has every empty cell pending: an INSERT
 -- writes no queue entry (the worker finds the cell through a partial index),
--- its BEFORE INSERT row trigger refuses a value for the column, and an entry
+-- its AFTER INSERT row trigger refuses a value for the column, and an entry
 -- an earlier row with the same key left (a cell left empty) gets a new
 -- version, so that it stands for the new row
 CREATE TABLE async_nulls (id int PRIMARY KEY, prompt text);
@@ -132,15 +132,21 @@ INSERT INTO async_nulls VALUES (5, 'a key used before');
 SELECT row_key, version > 0 AS new_version, not_before FROM openrouter_async_queue
 WHERE table_oid = 'async_nulls'::regclass;
 SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'async_nulls'::regclass;
+-- a row INSERT ... ON CONFLICT DO NOTHING skips is no new row: its entry stays as it is
+SELECT version AS entry_version FROM openrouter_async_queue WHERE table_oid = 'async_nulls'::regclass \gset
+INSERT INTO async_nulls VALUES (5, 'skipped') ON CONFLICT DO NOTHING;
+SELECT version = :entry_version AS same_entry FROM openrouter_async_queue WHERE table_oid = 'async_nulls'::regclass;
 -- computed by the worker: nothing pending, nothing queued
 SELECT openrouter_resume('async_nulls', 'r');
 SELECT wait_for_worker('async_nulls');
 SELECT count(*) FILTER (WHERE r ? 'choices') AS answered, count(*) AS rows FROM async_nulls;
 SELECT count(*) AS entries FROM openrouter_async_queue WHERE table_oid = 'async_nulls'::regclass;
--- to sync: the statement trigger again, and no partial index
+-- to sync: the statement trigger again, and no partial index of the
+-- extension's (a user's own index with the same predicate stays)
+CREATE INDEX users_own ON async_nulls (prompt) WHERE r IS NULL;
 SELECT openrouter_alter_computed_column('async_nulls', 'r', mode => 'sync');
 SELECT tgname, tgtype FROM pg_trigger WHERE tgrelid = 'async_nulls'::regclass ORDER BY tgname;
-SELECT count(*) AS partial_indexes FROM pg_index WHERE indrelid = 'async_nulls'::regclass AND indpred IS NOT NULL;
+SELECT indexrelid::regclass AS partial_indexes FROM pg_index WHERE indrelid = 'async_nulls'::regclass AND indpred IS NOT NULL;
 DROP TABLE async_nulls;
 
 DROP TABLE async_demo;
