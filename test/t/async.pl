@@ -287,6 +287,20 @@ ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained%' FROM c})
 sql(q{UPDATE c SET prompt = 'chained again'});
 ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained again%' FROM c}), 'and again after an UPDATE');
 
+# an async column read by a sync one: the worker computes both once, and a
+# cell that stays empty is left alone even though the sync one rewrote its row
+sql(q{CREATE TABLE cs (id int PRIMARY KEY, model text)});
+sql(q{SELECT openrouter_add_computed_column('cs', 'answer',
+	$$openrouter_chat(openrouter_messages('hi'), model)->'choices'->0->'message'->>'content'$$,
+	on_error => 'ignore', mode => 'async')});
+sql(q{SELECT openrouter_add_computed_column('cs', 'shout', $$upper(coalesce(answer, 'none'))$$)});
+$before = requests();
+sql(q{INSERT INTO cs VALUES (1, 'standin/echo'), (2, 'standin/status=400')});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 2 FROM cs WHERE shout IS NOT NULL AND shout <> 'NONE' OR id = 2 AND shout = 'NONE'}),
+	'an async link followed by a sync one');
+sleep 2;
+is(sent_since($before), 2, 'each cell once, the one left empty too');
+
 # ---- odd composite keys: an INSERT and an UPDATE name the same pending cell
 sql(q{CREATE TABLE k (a text, b char(4), c int, prompt text, PRIMARY KEY (a, b, c))});
 sql(q{SELECT openrouter_add_computed_column('k', 'r',
