@@ -77,6 +77,8 @@ PG_FUNCTION_INFO_V1(openrouter_async_progress);
 #define COLUMN_DELAY_FIRST_MS 1000
 #define COLUMN_DELAY_MAX_MS (5 * 60 * 1000)
 #define CLEANUP_INTERVAL_MS (10 * 1000)
+/* entries of deleted rows forgotten at most this many at a time, per column */
+#define SWEEP_LIMIT 1000
 #define MAX_COLUMN_STATES 256
 
 /* what the worker remembers of one asynchronous column */
@@ -93,6 +95,7 @@ typedef struct ColumnState
 	uint64		failed;
 	int			failures;		/* consecutive chunks that raised an ERROR */
 	TimestampTz not_before;		/* after such a failure */
+	TimestampTz next_sweep;		/* looking for entries of deleted rows */
 } ColumnState;
 
 static ColumnState states[MAX_COLUMN_STATES];
@@ -259,6 +262,8 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	int			nfresh_retry = 0;
 	char	  **fresh_park_keys;
 	int			nfresh_park = 0;
+	char	  **gone_keys = NULL;	/* left alone, their row deleted since */
+	int			ngone = 0;
 	bool		is_jsonb;
 	OrComputeCounts counts = {0, 0};
 	Oid			saved_user;
@@ -480,8 +485,45 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		or_compute_dependents(ns, cc, written, nwritten);
 		or_cache_keeps_retryable = false;
 	}
+
+	/*
+	 * An idle column, now and then: the entries left alone whose row was
+	 * deleted (or the table truncated) since.  Found as the owner (the key
+	 * comparison is the table's own); removed below as the worker, only
+	 * while still left alone (an INSERT of the key may have given one a new
+	 * version meanwhile).
+	 */
+	if (nrows == 0 && cc->nulls_pending && GetCurrentTimestamp() >= state->next_sweep)
+	{
+		Oid			types[3] = {OIDOID, TEXTOID, INT4OID};
+		Datum		values[3];
+
+		values[0] = ObjectIdGetDatum(cc->relid);
+		values[1] = CStringGetTextDatum(cc->column);
+		values[2] = Int32GetDatum(SWEEP_LIMIT);
+		run(psprintf("SELECT q.row_key FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) $1"
+					 " AND q.column_name OPERATOR(pg_catalog.=) $2 AND q.not_before OPERATOR(pg_catalog.=) 'infinity'"
+					 " AND NOT EXISTS (SELECT 1 FROM ONLY %s t WHERE %s) LIMIT $3",
+					 queue, table, or_key_match_sql(cc->relid, "t", "q.row_key")), 3, types, values);
+		gone_keys = palloc(sizeof(char *) * Max(SPI_processed, 1));
+		for (uint64 i = 0; i < SPI_processed; i++)
+			gone_keys[ngone++] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		state->next_sweep = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), CLEANUP_INTERVAL_MS);
+	}
 	or_worker_pays_end();
 	SetUserIdAndSecContext(saved_user, saved_context);
+	if (ngone > 0)
+	{
+		Oid			types[3] = {OIDOID, TEXTOID, TEXTARRAYOID};
+		Datum		values[3];
+
+		values[0] = ObjectIdGetDatum(cc->relid);
+		values[1] = CStringGetTextDatum(cc->column);
+		values[2] = text_array(gone_keys, ngone);
+		run(psprintf("DELETE FROM %s WHERE table_oid OPERATOR(pg_catalog.=) $1 AND column_name OPERATOR(pg_catalog.=) $2"
+					 " AND row_key OPERATOR(pg_catalog.=) ANY ($3) AND not_before OPERATOR(pg_catalog.=) 'infinity'",
+					 queue), 3, types, values);
+	}
 
 	/* 3. the queue, as the worker: only the versions claimed */
 	{

@@ -221,6 +221,13 @@ sql(q{UPDATE n SET model = 'standin/echo'});
 ok($node->poll_query_until('postgres', q{SELECT answer IS NOT NULL FROM n}), 'an UPDATE of its input computes it again');
 is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 'n'::regclass}), '0', 'and forgets the entry');
 is(sent_since($before), 1, 'once');
+sql(q{INSERT INTO n VALUES (2, 'standin/status=400')});
+ok($node->poll_query_until('postgres',
+	q{SELECT count(*) = 1 FROM openrouter_async_queue WHERE table_oid = 'n'::regclass AND not_before = 'infinity'}),
+	'another cell left alone');
+sql(q{DELETE FROM n WHERE id = 2});
+ok($node->poll_query_until('postgres', q{SELECT count(*) = 0 FROM openrouter_async_queue WHERE table_oid = 'n'::regclass}),
+	'its row deleted, the worker forgets its entry');
 
 # on_error 'abort': the first permanent failure pauses the column
 $log_at = log_position();
