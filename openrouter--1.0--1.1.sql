@@ -1129,8 +1129,9 @@ BEGIN
         END IF;
         IF cc.mode = 'async' THEN
             -- pending: queued (not left alone), and with nulls_pending the empty
-            -- cells without an entry; errors: failed cells that are not queued again
-            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL),'
+            -- cells without an entry; errors: failed cells that are not queued
+            -- again, and the cells the worker computed empty and leaves alone
+            EXECUTE format('SELECT count(*), count(*) FILTER (WHERE %s AND q.row_key IS NULL OR q.not_before = ''infinity''),'
                            ' count(*) FILTER (WHERE q.not_before < ''infinity'' OR (%s AND q.row_key IS NULL AND t.%I IS NULL))'
                            ' FROM ONLY %s t LEFT JOIN @extschema@.openrouter_async_queue q'
                            ' ON q.table_oid = %s AND q.column_name = %L'
@@ -1177,7 +1178,7 @@ COMMENT ON COLUMN openrouter_computed_columns.on_error IS 'abort or ignore.';
 COMMENT ON COLUMN openrouter_computed_columns.input_columns IS
 'The columns it reads, directly or through other computed columns; {*} when it reads the whole row.';
 COMMENT ON COLUMN openrouter_computed_columns.total_rows IS 'Rows of the table.';
-COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns); in async mode, those not queued again.';
+COMMENT ON COLUMN openrouter_computed_columns.error_rows IS 'Cells holding {"error": ...} (jsonb columns); in async mode, those not queued again, and the cells the worker computed empty and leaves alone (a failure in a non-jsonb column, or a NULL answer), which openrouter_recompute(..., errors_only => true) computes again.';
 COMMENT ON COLUMN openrouter_computed_columns.pending_rows IS 'sync: cells still NULL (not computed yet, or failed in a non-jsonb column); async: cells the worker has still to compute (empty cells of inserted rows, and queued ones: updated rows, recomputed cells, transient failures waiting to be retried).';
 COMMENT ON COLUMN openrouter_computed_columns.mode IS 'sync or async.';
 COMMENT ON COLUMN openrouter_computed_columns.paused IS 'async: the worker leaves it alone until openrouter_resume().';

@@ -207,8 +207,8 @@ ok($node->poll_query_until('postgres',
 	'a cell computed empty is left alone (an entry due never)');
 sleep 2;
 is(sent_since($before), 1, 'and not computed again');
-is(sql(q{SELECT pending_rows FROM openrouter_computed_columns WHERE table_name = 'n'::regclass}), '0',
-	'nor counted as pending');
+is(sql(q{SELECT pending_rows || ' ' || error_rows FROM openrouter_computed_columns WHERE table_name = 'n'::regclass}), '0 1',
+	'counted as an error, not as pending');
 $before = requests();
 sql(q{DELETE FROM n; INSERT INTO n VALUES (1, 'standin/status=400')});
 ok($node->poll_query_until('postgres',
