@@ -223,6 +223,34 @@ compare_keys(const void *a, const void *b)
 	return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
+/*
+ * "false OR (t.a IS NULL AND NOT EXISTS (its entry)) OR ...": whether an
+ * input of the row (a cell of an earlier asynchronous column whose empty
+ * cells are pending, blocker_defs) is still empty, i.e. pending itself.
+ */
+static char *
+input_still_empty_sql(List *blocker_defs, const char *queue, const char *key)
+{
+	StringInfoData sql;
+	ListCell   *lc;
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "(false");
+	foreach(lc, blocker_defs)
+	{
+		OrComputedColumn *other = lfirst(lc);
+
+		if (other->nulls_pending)
+			appendStringInfo(&sql, " OR (t.%s IS NULL AND NOT EXISTS (SELECT 1 FROM %s b"
+							 " WHERE b.table_oid OPERATOR(pg_catalog.=) %u AND b.column_name OPERATOR(pg_catalog.=) %s"
+							 " AND b.row_key OPERATOR(pg_catalog.=) %s))",
+							 quote_identifier(other->column), queue, other->relid,
+							 quote_literal_cstr(other->column), key);
+	}
+	appendStringInfoChar(&sql, ')');
+	return sql.data;
+}
+
 /* ---------- one chunk of one column ---------- */
 
 /*
@@ -362,18 +390,21 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		if (nclaimed > 0)
 		{
 			values[0] = text_array(claimed_keys, nclaimed);
-			run(psprintf("SELECT t.ctid, k.n FROM pg_catalog.unnest($1) WITH ORDINALITY k(key, n)"
-						 " JOIN ONLY %s t ON %s", table, or_key_match_sql(cc->relid, "t", "k.key")),
+			run(psprintf("SELECT t.ctid, k.n, %s FROM pg_catalog.unnest($1) WITH ORDINALITY k(key, n)"
+						 " JOIN ONLY %s t ON %s",
+						 input_still_empty_sql(blocker_defs, queue, or_key_text_sql(cc->relid, "t")),
+						 table, or_key_match_sql(cc->relid, "t", "k.key")),
 				1, types, values);
-			nrows = (int) SPI_processed;
-		}
-		for (int i = 0; i < nrows; i++)
-		{
-			bool		isnull;
+			/* a row whose input is still to be computed stays queued, for later */
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				bool		isnull;
 
-			ctids[i] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
-																	SPI_tuptable->tupdesc, 1, &isnull));
-			found[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)) - 1] = true;
+				found[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull)) - 1] = true;
+				if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 3, &isnull)))
+					ctids[nrows++] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i],
+																				  SPI_tuptable->tupdesc, 1, &isnull));
+			}
 		}
 		/* rows deleted since they were queued: nothing to compute */
 		for (int i = 0; i < nclaimed; i++)
@@ -396,20 +427,13 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 						 " AND NOT EXISTS (SELECT 1 FROM %s q WHERE q.table_oid OPERATOR(pg_catalog.=) $1"
 						 "  AND q.column_name OPERATOR(pg_catalog.=) $2 AND q.row_key OPERATOR(pg_catalog.=) %s)",
 						 key, table, quote_identifier(cc->column), queue, key);
-		/* a link of a chain waits for its input's cell */
+		/* a link of a chain waits for its input's cell, queued or still empty */
 		foreach(lc, blocker_defs)
-		{
-			OrComputedColumn *other = lfirst(lc);
-			char	   *entry = psprintf("SELECT 1 FROM %s b WHERE b.table_oid OPERATOR(pg_catalog.=) $1"
-										 " AND b.column_name OPERATOR(pg_catalog.=) %s"
-										 " AND b.row_key OPERATOR(pg_catalog.=) %s",
-										 queue, quote_literal_cstr(other->column), key);
-
-			appendStringInfo(&sql, " AND NOT EXISTS (%s AND b.not_before OPERATOR(pg_catalog.<) 'infinity')", entry);
-			if (other->nulls_pending)
-				appendStringInfo(&sql, " AND NOT (t.%s IS NULL AND NOT EXISTS (%s))",
-								 quote_identifier(other->column), entry);
-		}
+			appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM %s b WHERE b.table_oid OPERATOR(pg_catalog.=) $1"
+							 " AND b.column_name OPERATOR(pg_catalog.=) %s AND b.row_key OPERATOR(pg_catalog.=) %s"
+							 " AND b.not_before OPERATOR(pg_catalog.<) 'infinity')",
+							 queue, quote_literal_cstr(((OrComputedColumn *) lfirst(lc))->column), key);
+		appendStringInfo(&sql, " AND NOT %s", input_still_empty_sql(blocker_defs, queue, key));
 		appendStringInfoString(&sql, " LIMIT $3 FOR NO KEY UPDATE OF t SKIP LOCKED");
 		run(sql.data, 3, types, values);
 		for (uint64 i = 0; i < SPI_processed; i++)

@@ -294,6 +294,23 @@ ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained%' FROM c})
 sql(q{UPDATE c SET prompt = 'chained again'});
 ok($node->poll_query_until('postgres', q{SELECT answer LIKE '%chained again%' FROM c}), 'and again after an UPDATE');
 
+# a queued link (added with backfill => false) waits for its input's empty cell too
+sql(q{CREATE TABLE cq (id int PRIMARY KEY, prompt text)});
+sql(q{SELECT openrouter_add_computed_column('cq', 'response',
+	$$openrouter_chat(openrouter_messages(prompt), 'standin/echo')->'choices'->0->'message'->>'content'$$,
+	mode => 'async')});
+sql(q{SELECT openrouter_add_computed_column('cq', 'again',
+	$$openrouter_chat(openrouter_messages(coalesce(response, 'nothing yet')), 'standin/echo')->'choices'->0->'message'->>'content'$$,
+	mode => 'async', backfill => false)});
+sql(q{SELECT openrouter_pause('cq', 'response')});
+$before = requests();
+sql(q{INSERT INTO cq VALUES (1, 'linked')});
+sleep 2;
+is(sql(q{SELECT again IS NULL FROM cq}), 't', 'a queued link is not computed while its input is still empty');
+sql(q{SELECT openrouter_resume('cq', 'response')});
+ok($node->poll_query_until('postgres', q{SELECT again LIKE '%linked%' FROM cq}), 'but once it is there');
+is(sent_since($before), 2, 'one request per link');
+
 # an async column read by a sync one: the worker computes both once, and a
 # cell that stays empty is left alone even though the sync one rewrote its row
 sql(q{CREATE TABLE cs (id int PRIMARY KEY, model text)});
