@@ -348,6 +348,34 @@ is(sql(q{SELECT r ? 'choices' FROM t WHERE id = 60}), 't', 'in sync mode the INS
 sql(q{SELECT openrouter_alter_computed_column('t', 'r', mode => 'async')});
 is(sql(q{SELECT md5(r::text) FROM t WHERE id = 1}), $kept, 'back to async, still kept');
 
+# ---- four sessions inserting, updating, deleting and re-inserting the same
+# keys while the worker computes: every cell ends with the answer to its
+# row's last input, none empty, nothing left in the queue
+sql(q{CREATE TABLE busy (id int PRIMARY KEY, prompt text, note text)});
+sql(q{SELECT openrouter_add_computed_column('busy', 'r',
+	$$openrouter_chat(openrouter_messages(prompt), 'standin/latency=50;echo')->'choices'->0->'message'->>'content'$$,
+	on_error => 'ignore', mode => 'async')});
+my $script = $node->basedir . '/busy.sql';
+open(my $fh, '>', $script) or die;
+print $fh <<'SCRIPT';
+\set k random(1, 200)
+\set op random(1, 10)
+\set v random(1, 1000000)
+BEGIN;
+INSERT INTO busy (id, prompt) VALUES (:k, 'p' || :v) ON CONFLICT (id) DO NOTHING;
+UPDATE busy SET prompt = 'u' || :v WHERE id = :k AND :op BETWEEN 5 AND 7;
+UPDATE busy SET note = 'n' || :v WHERE id = :k AND :op = 8;
+DELETE FROM busy WHERE id = :k AND :op >= 9;
+COMMIT;
+SCRIPT
+close $fh;
+$node->command_ok([ 'pgbench', '-n', '-c', '4', '-T', '8', '-f', $script, $node->connstr('postgres') ],
+	'four sessions writing the same keys for 8 s');
+ok($node->poll_query_until('postgres', computed_query('busy')), 'the worker catches up');
+is(sql(q{SELECT count(*) FILTER (WHERE r IS NULL) || ' ' || count(*) FILTER (WHERE r NOT LIKE '%' || prompt || '%')
+	FROM busy}), '0 0', 'every cell answers its row\'s last input: none empty, none stale');
+is(sql(q{SELECT count(*) FROM openrouter_async_queue WHERE table_oid = 'busy'::regclass}), '0', 'and the queue is empty');
+
 # ---- the server log: one line per state change, not one per row
 $log_at = log_position();
 sql(q{INSERT INTO t (id, prompt) SELECT i, 'log ' || i FROM generate_series(1000, 1299) i});
