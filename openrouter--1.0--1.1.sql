@@ -1073,7 +1073,7 @@ RETURNS bigint
 AS 'MODULE_PATHNAME', 'openrouter_alter_computed_column'
 LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION openrouter_alter_computed_column(regclass, name, text, text) IS
-$$Changes a computed column's mode ('sync' or 'async') or on_error ('abort' or 'ignore'); NULL keeps it. Stored answers are kept. Switching to async makes the column's empty cells pending for the background worker (building a partial index on the key WHERE the column IS NULL); switching to sync computes its pending cells now. The table's owner only. Returns the number of cells queued or computed.$$;
+$$Changes a computed column's mode ('sync' or 'async') or on_error ('abort' or 'ignore'); NULL keeps it. Stored answers are kept. Switching to async makes the column's empty cells pending for the background worker (building a partial index on the key WHERE the column IS NULL); switching to sync computes its pending cells now. The table's owner only. Returns the number of cells made pending or computed.$$;
 
 CREATE FUNCTION openrouter_pause(tbl regclass, column_name name)
 RETURNS void

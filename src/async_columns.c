@@ -226,17 +226,17 @@ compare_keys(const void *a, const void *b)
 /*
  * "false OR (t.a IS NULL AND NOT EXISTS (its entry)) OR ...": whether an
  * input of the row (a cell of an earlier asynchronous column whose empty
- * cells are pending, blocker_defs) is still empty, i.e. pending itself.
+ * cells are pending, blockers) is still empty, i.e. pending itself.
  */
 static char *
-input_still_empty_sql(List *blocker_defs, const char *queue, const char *key)
+input_still_empty_sql(List *blockers, const char *queue, const char *key)
 {
 	StringInfoData sql;
 	ListCell   *lc;
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "(false");
-	foreach(lc, blocker_defs)
+	foreach(lc, blockers)
 	{
 		OrComputedColumn *other = lfirst(lc);
 
@@ -267,7 +267,6 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 	OrComputedColumn *cc = NULL;
 	OrComputedColumn ignoring;
 	List	   *blockers = NIL;
-	List	   *blocker_defs = NIL;
 	Datum	   *blocker_names;
 	int			nblockers = 0;
 	int			limit = 2 * Max(1, or_max_concurrency);
@@ -323,14 +322,11 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 		for (int i = 0; i < cc->ninputs && !reads; i++)
 			reads = strcmp(cc->inputs[i], other->column) == 0;
 		if (other->async && other->position < cc->position && reads)
-		{
-			blockers = lappend(blockers, other->column);
-			blocker_defs = lappend(blocker_defs, other);
-		}
+			blockers = lappend(blockers, other);
 	}
 	blocker_names = palloc(sizeof(Datum) * (list_length(blockers) + 1));
 	foreach(lc, blockers)
-		blocker_names[nblockers++] = CStringGetTextDatum(lfirst(lc));
+		blocker_names[nblockers++] = CStringGetTextDatum(((OrComputedColumn *) lfirst(lc))->column);
 	table = quote_qualified_identifier(get_namespace_name(get_rel_namespace(cc->relid)),
 									   get_rel_name(cc->relid));
 	strlcpy(state->table, table, sizeof(state->table));
@@ -392,7 +388,7 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 			values[0] = text_array(claimed_keys, nclaimed);
 			run(psprintf("SELECT t.ctid, k.n, %s FROM pg_catalog.unnest($1) WITH ORDINALITY k(key, n)"
 						 " JOIN ONLY %s t ON %s",
-						 input_still_empty_sql(blocker_defs, queue, or_key_text_sql(cc->relid, "t")),
+						 input_still_empty_sql(blockers, queue, or_key_text_sql(cc->relid, "t")),
 						 table, or_key_match_sql(cc->relid, "t", "k.key")),
 				1, types, values);
 			/* a row whose input is still to be computed stays queued, for later */
@@ -428,12 +424,12 @@ compute_chunk(Oid ns, const char *schema, const Candidate *candidate, ColumnStat
 						 "  AND q.column_name OPERATOR(pg_catalog.=) $2 AND q.row_key OPERATOR(pg_catalog.=) %s)",
 						 key, table, quote_identifier(cc->column), queue, key);
 		/* a link of a chain waits for its input's cell, queued or still empty */
-		foreach(lc, blocker_defs)
+		foreach(lc, blockers)
 			appendStringInfo(&sql, " AND NOT EXISTS (SELECT 1 FROM %s b WHERE b.table_oid OPERATOR(pg_catalog.=) $1"
 							 " AND b.column_name OPERATOR(pg_catalog.=) %s AND b.row_key OPERATOR(pg_catalog.=) %s"
 							 " AND b.not_before OPERATOR(pg_catalog.<) 'infinity')",
 							 queue, quote_literal_cstr(((OrComputedColumn *) lfirst(lc))->column), key);
-		appendStringInfo(&sql, " AND NOT %s", input_still_empty_sql(blocker_defs, queue, key));
+		appendStringInfo(&sql, " AND NOT %s", input_still_empty_sql(blockers, queue, key));
 		appendStringInfoString(&sql, " LIMIT $3 FOR NO KEY UPDATE OF t SKIP LOCKED");
 		run(sql.data, 3, types, values);
 		for (uint64 i = 0; i < SPI_processed; i++)

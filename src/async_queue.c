@@ -71,7 +71,7 @@ static bool has_entries(Oid queue_relid, Oid relid, const char *column, Datum ke
 
 /* the queue's only index, when the queue has the known shape; else NULL */
 static Relation
-open_known_shape(Relation queue)
+open_known_shape(Relation queue, LOCKMODE mode)
 {
 	TupleDesc	desc = RelationGetDescr(queue);
 	List	   *indexes;
@@ -91,7 +91,7 @@ open_known_shape(Relation queue)
 	indexes = RelationGetIndexList(queue);
 	if (list_length(indexes) != 1)
 		return NULL;
-	index = index_open(linitial_oid(indexes), RowExclusiveLock);
+	index = index_open(linitial_oid(indexes), mode);
 	known = index->rd_index->indisprimary && index->rd_index->indisvalid &&
 		index->rd_index->indnatts == QUEUE_KEY_NATTS &&
 		RelationGetIndexExpressions(index) == NIL &&
@@ -100,7 +100,7 @@ open_known_shape(Relation queue)
 		known = index->rd_index->indkey.values[i] == i + 1;
 	if (!known)
 	{
-		index_close(index, RowExclusiveLock);
+		index_close(index, mode);
 		return NULL;
 	}
 	return index;
@@ -135,7 +135,7 @@ or_async_queue_add_new(Oid queue_relid, Oid versions_relid, Oid relid,
 					   const char *column, Datum keys, int *nrest)
 {
 	Relation	queue = table_open(queue_relid, RowExclusiveLock);
-	Relation	index = open_known_shape(queue);
+	Relation	index = open_known_shape(queue, RowExclusiveLock);
 	IndexInfo  *info;
 	TupleTableSlot *slot;
 	Datum		column_name;
@@ -203,8 +203,8 @@ or_async_queue_has_entries(Oid queue_relid, Oid relid, const char *column)
 static bool
 has_entries(Oid queue_relid, Oid relid, const char *column, Datum key, int nkeys)
 {
-	Relation	queue = table_open(queue_relid, RowExclusiveLock);
-	Relation	index = open_known_shape(queue);
+	Relation	queue = table_open(queue_relid, AccessShareLock);
+	Relation	index = open_known_shape(queue, AccessShareLock);
 	bool		found = true;
 
 	if (index != NULL)

@@ -688,6 +688,8 @@ typedef struct TableKey
 	AttrNumber *attnums;
 	char	  **columns;		/* quoted */
 	Oid		   *types;
+	Oid		   *opfamilies;		/* of the key's index, for the operators below */
+	Oid		   *opcintypes;
 	char	  **equal;			/* "OPERATOR(schema.=)" */
 	char	  **less;			/* "OPERATOR(schema.<)" */
 	char	  **greater_equal;	/* "OPERATOR(schema.>=)" */
@@ -712,17 +714,31 @@ operator_sql(Oid opfamily, Oid type, int16 strategy)
 	return result;
 }
 
+static void no_primary_key_error(Oid relid) pg_attribute_noreturn();
+
+static void
+no_primary_key_error(Oid relid)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table %s has no primary key", table_for_message(relid)),
+			 errdetail("Computed columns find the rows an INSERT or UPDATE touched by their primary key."),
+			 errhint("Add one, e.g. ALTER TABLE ... ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.")));
+}
+
 /*
- * The table's primary key into *key; false when it has none (dropped after
+ * The columns of the table's primary key into *key (not its operators:
+ * add_key_operators() adds those); false when it has none (dropped after
  * the computed column was added).
  */
 static bool
-primary_key_if_any(Oid relid, TableKey *key)
+primary_key_columns(Oid relid, TableKey *key)
 {
 	Relation	rel = table_open(relid, AccessShareLock);
 	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
 	Relation	index;
 
+	memset(key, 0, sizeof(TableKey));
 	if (!OidIsValid(index_oid))
 	{
 		table_close(rel, AccessShareLock);
@@ -733,39 +749,69 @@ primary_key_if_any(Oid relid, TableKey *key)
 	key->attnums = palloc(sizeof(AttrNumber) * key->ncolumns);
 	key->columns = palloc(sizeof(char *) * key->ncolumns);
 	key->types = palloc(sizeof(Oid) * key->ncolumns);
-	key->equal = palloc(sizeof(char *) * key->ncolumns);
-	key->less = palloc(sizeof(char *) * key->ncolumns);
-	key->greater_equal = palloc(sizeof(char *) * key->ncolumns);
-	key->greater = palloc(sizeof(char *) * key->ncolumns);
+	key->opfamilies = palloc(sizeof(Oid) * key->ncolumns);
+	key->opcintypes = palloc(sizeof(Oid) * key->ncolumns);
 	for (int i = 0; i < key->ncolumns; i++)
 	{
-		Oid			family = index->rd_opfamily[i];
-		Oid			type = index->rd_opcintype[i];
-
 		key->attnums[i] = index->rd_index->indkey.values[i];
 		key->columns[i] = pstrdup(quote_identifier(get_attname(relid, key->attnums[i], false)));
 		key->types[i] = get_atttype(relid, key->attnums[i]);
-		key->equal[i] = operator_sql(family, type, BTEqualStrategyNumber);
-		key->less[i] = operator_sql(family, type, BTLessStrategyNumber);
-		key->greater_equal[i] = operator_sql(family, type, BTGreaterEqualStrategyNumber);
-		key->greater[i] = operator_sql(family, type, BTGreaterStrategyNumber);
+		key->opfamilies[i] = index->rd_opfamily[i];
+		key->opcintypes[i] = index->rd_opcintype[i];
 	}
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	return true;
 }
 
+/* the operators of a primary key's columns, for queries over them */
+static void
+add_key_operators(TableKey *key)
+{
+	key->equal = palloc(sizeof(char *) * key->ncolumns);
+	key->less = palloc(sizeof(char *) * key->ncolumns);
+	key->greater_equal = palloc(sizeof(char *) * key->ncolumns);
+	key->greater = palloc(sizeof(char *) * key->ncolumns);
+	for (int i = 0; i < key->ncolumns; i++)
+	{
+		Oid			family = key->opfamilies[i];
+		Oid			type = key->opcintypes[i];
+
+		key->equal[i] = operator_sql(family, type, BTEqualStrategyNumber);
+		key->less[i] = operator_sql(family, type, BTLessStrategyNumber);
+		key->greater_equal[i] = operator_sql(family, type, BTGreaterEqualStrategyNumber);
+		key->greater[i] = operator_sql(family, type, BTGreaterStrategyNumber);
+	}
+}
+
+/* The table's primary key, its columns only (no operators to look up). */
 static TableKey
-primary_key(Oid relid)
+primary_key_of_columns(Oid relid)
 {
 	TableKey	key;
 
-	if (!primary_key_if_any(relid, &key))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("table %s has no primary key", table_for_message(relid)),
-				 errdetail("Computed columns find the rows an INSERT or UPDATE touched by their primary key."),
-				 errhint("Add one, e.g. ALTER TABLE ... ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY.")));
+	if (!primary_key_columns(relid, &key))
+		no_primary_key_error(relid);
+	return key;
+}
+
+/* The table's primary key with its operators into *key; false when it has none. */
+static bool
+primary_key_if_any(Oid relid, TableKey *key)
+{
+	if (!primary_key_columns(relid, key))
+		return false;
+	add_key_operators(key);
+	return true;
+}
+
+/* The table's primary key with its operators. */
+static TableKey
+primary_key(Oid relid)
+{
+	TableKey	key = primary_key_of_columns(relid);
+
+	add_key_operators(&key);
 	return key;
 }
 
@@ -1434,7 +1480,7 @@ keys_of_new_rows(TriggerData *trigger, const TableKey *key, MemoryContext contex
 char *
 or_key_text_sql(Oid relid, const char *alias)
 {
-	TableKey	key = primary_key(relid);
+	TableKey	key = primary_key_of_columns(relid);
 
 	return key_text_sql(&key, alias);
 }
@@ -1742,11 +1788,15 @@ openrouter_computed_column_trigger(PG_FUNCTION_ARGS)
 	/* an INSERT into an asynchronous column: the keys straight from the new rows */
 	if (cc->async && TRIGGER_FIRED_BY_INSERT(trigger->tg_event))
 	{
-		Datum		keys = keys_of_new_rows(trigger, &key, caller, &n);
+		Datum		keys = (Datum) 0;
 
+		/* (a column whose empty cells are pending has the row trigger; its rows need no key) */
+		n = 0;
+		if (!cc->nulls_pending)
+			keys = keys_of_new_rows(trigger, &key, caller, &n);
 		SPI_finish();
 		if (cc->nulls_pending)
-			wake_worker_when_committed();	/* their empty cells are pending already */
+			wake_worker_when_committed();
 		else if (n > 0)
 			enqueue_keys(ns, cc, keys, true);
 		return PointerGetDatum(NULL);
@@ -1822,33 +1872,21 @@ static InsertTriggerState *
 insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
 {
 	Relation	rel = trigger->tg_relation;
+	const char *column = trigger->tg_trigger->tgargs[0];
 	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 	InsertTriggerState *state = palloc0(sizeof(InsertTriggerState));
-	Oid			index_oid = RelationGetPrimaryKeyIndex(rel);
+	List	   *definition;
+	TableKey	key;
 
 	state->ns = get_func_namespace(fcinfo->flinfo->fn_oid);
-	state->column = SPI_fnumber(RelationGetDescr(rel), trigger->tg_trigger->tgargs[0]);
+	state->column = SPI_fnumber(RelationGetDescr(rel), column);
 	if (state->column < 0)
 		state->column = InvalidAttrNumber;
+	definition = or_computed_columns(state->ns, RelationGetRelid(rel), column);
+	state->paused = definition != NIL && ((OrComputedColumn *) linitial(definition))->paused;
 	state->queue = get_relname_relid(ASYNC_QUEUE, state->ns);
-	{
-		ListCell   *lc;
-
-		foreach(lc, or_computed_columns(state->ns, RelationGetRelid(rel), NULL))
-			if (strcmp(((OrComputedColumn *) lfirst(lc))->column, trigger->tg_trigger->tgargs[0]) == 0)
-				state->paused = ((OrComputedColumn *) lfirst(lc))->paused;
-	}
-	if (OidIsValid(index_oid))
-	{
-		Relation	index = index_open(index_oid, AccessShareLock);
-		int			n = index->rd_index->indnkeyatts;
-		Oid		   *types = palloc(sizeof(Oid) * n);
-
-		for (int i = 0; i < n; i++)
-			types[i] = TupleDescAttr(RelationGetDescr(rel), index->rd_index->indkey.values[i] - 1)->atttypid;
-		key_writer_init(&state->key, n, index->rd_index->indkey.values, types);
-		index_close(index, AccessShareLock);
-	}
+	if (primary_key_columns(RelationGetRelid(rel), &key))
+		key_writer_init(&state->key, key.ncolumns, key.attnums, key.types);
 	else
 		state->queue = InvalidOid;	/* no key: nothing the queue can hold */
 
@@ -1861,7 +1899,7 @@ insert_trigger_state(FunctionCallInfo fcinfo, TriggerData *trigger)
 	 * until openrouter_recompute(..., errors_only => true).)
 	 */
 	if (OidIsValid(state->queue) &&
-		!or_async_queue_has_entries(state->queue, RelationGetRelid(rel), trigger->tg_trigger->tgargs[0]))
+		!or_async_queue_has_entries(state->queue, RelationGetRelid(rel), column))
 		state->queue = InvalidOid;
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = state;
@@ -2011,12 +2049,13 @@ pending_indexes(Oid relid, const char *column)
 static void
 create_pending_index(Oid relid, const char *column)
 {
-	TableKey	key = primary_key(relid);
+	TableKey	key;
 	StringInfoData columns;
 	char	   *name;
 
 	if (pending_indexes(relid, column) != NIL)
 		return;
+	key = primary_key_of_columns(relid);
 	initStringInfo(&columns);
 	for (int i = 0; i < key.ncolumns; i++)
 		appendStringInfo(&columns, "%s%s", i > 0 ? ", " : "", key.columns[i]);
@@ -2039,7 +2078,7 @@ drop_pending_index(Oid relid, const char *column)
 													get_rel_name(lfirst_oid(lc)))));
 }
 
-/* the number of a table's rows that satisfy condition */
+/* the number of a table's rows (alias t) that satisfy condition */
 static uint64
 count_rows(Oid relid, const char *condition)
 {
@@ -2048,7 +2087,7 @@ count_rows(Oid relid, const char *condition)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_sql(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s WHERE %s", qualified_table(relid), condition),
+	run_sql(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s t WHERE %s", qualified_table(relid), condition),
 			0, NULL, NULL, NULL);
 	result = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
@@ -2562,16 +2601,9 @@ openrouter_backfill(PG_FUNCTION_ARGS)
 	chunk_context = AllocSetContextCreate(procedure, "openrouter_backfill chunk",
 										  ALLOCSET_DEFAULT_SIZES);
 
+	total = count_rows(relid, pending);
 	if (SPI_connect_ext(SPI_OPT_NONATOMIC) != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	run_sql(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s t WHERE %s", table, pending),
-			0, NULL, NULL, NULL);
-	{
-		bool		isnull;
-
-		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_freetuptable(SPI_tuptable);
-	}
 	ereport(NOTICE,
 			(errmsg("openrouter_backfill: " UINT64_FORMAT " rows of %s.%s to compute, in chunks of %d",
 					total, get_rel_name(relid), column, chunk_size)));
